@@ -1,0 +1,1 @@
+"""Helpers for the Deep Learning Track: checks, the mistake catalog, gradients, plots, grading."""

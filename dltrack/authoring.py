@@ -1,0 +1,82 @@
+"""Small cell factories for building and normalising course notebooks.
+
+nbgrader's own tests build notebooks this way; so do the course's tests and
+anyone writing a new section with nbformat.
+"""
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def _meta(grade_id, *, grade, solution, locked, points=None, task=False):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked,
+            "schema_version": 3, "solution": solution, "task": task}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def md(text):
+    """A markdown cell of prose."""
+    return new_markdown_cell(text.strip())
+
+
+def code(text):
+    """An ordinary code cell the student may run and change."""
+    return new_code_cell(text.strip())
+
+
+def given(grade_id, text):
+    """Read-only code the student runs but does not change."""
+    return new_code_cell(text.strip(), metadata=_meta(grade_id, grade=False, solution=False, locked=True))
+
+
+def solution(grade_id, text):
+    """Code with ### BEGIN/END SOLUTION regions that the student writes."""
+    return new_code_cell(text.strip(), metadata=_meta(grade_id, grade=False, solution=True, locked=False))
+
+
+def tests(grade_id, points, text):
+    """An autograded test cell worth `points`."""
+    return new_code_cell(text.strip(), metadata=_meta(grade_id, grade=True, solution=False, locked=True, points=points))
+
+
+def answer(grade_id, points, text):
+    """A written answer in markdown, graded by hand."""
+    return new_markdown_cell(text.strip(), metadata=_meta(grade_id, grade=True, solution=True, locked=False, points=points))
+
+
+def notebook(cells):
+    """A notebook of `cells` with stable ids and normalised metadata."""
+    nb = new_notebook(cells=cells)
+    for index, cell in enumerate(nb.cells):
+        cell.id = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{index:03d}"
+    return normalise(nb)
+
+
+def normalise(nb, keep_outputs=False):
+    """Drop what changes from run to run: timings, versions, counters, ids."""
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    seen = set()
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            cell.id = grade_id
+        elif not cell.get("id") or cell.id in seen:
+            cell.id = f"cell-{index:03d}"
+        seen.add(cell.id)
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("collapsed", None)
+        cell.metadata.pop("scrolled", None)
+        if cell.cell_type == "code" and not keep_outputs:
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def write(nb, path):
+    """Write a notebook the way every committed notebook is written."""
+    nbformat.validate(nb)
+    with open(path, "w", encoding="utf-8") as f:
+        nbformat.write(nb, f)

@@ -1,0 +1,76 @@
+"""The misconception catalog: wrong answers students really write.
+
+Each section has `catalogs/<assignment>.yml`, a list of mistakes. A mistake is
+the code of a whole solution cell written wrongly, with one sentence on what is
+wrong and the part of the notebook to reread. When a check fails, the student's
+output is compared with each catalogued wrong answer on the same input; a match
+is named in the failure message.
+
+Fields of a mistake:
+  id        -- short name, unique in the file
+  replaces  -- grade_id of the solution cell the code stands in for
+  caught_by -- grade_ids of the test cells that must lose points for it
+  why       -- one sentence: what is wrong
+  reread    -- the heading of the part of the notebook that explains it
+  code      -- the wrong solution cell
+"""
+import ast
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+HERE = Path(__file__).parent / "catalogs"
+
+
+@functools.cache
+def load(assignment):
+    """The mistakes of one assignment, as a list of dicts."""
+    path = HERE / f"{assignment}.yml"
+    if not path.exists():
+        return []
+    return yaml.safe_load(path.read_text())["mistakes"]
+
+
+def assignments():
+    """Names of the assignments that have a catalog."""
+    return sorted(p.stem for p in HERE.glob("*.yml"))
+
+
+def defined_names(code):
+    """Top-level function and class names that `code` defines."""
+    return {node.name for node in ast.parse(code).body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+@functools.cache
+def _entries_defining(name):
+    return [m for a in assignments() for m in load(a)
+            if name in defined_names(m["code"])]
+
+
+def build(mistake, name):
+    """The wrong object `name` from a mistake's code, run beside the notebook."""
+    main = sys.modules.get("__main__")
+    namespace = dict(vars(main)) if main else {}
+    namespace.update(np=np, __name__="catalog")
+    exec(compile(mistake["code"], f"<catalog {mistake['id']}>", "exec"), namespace)
+    return namespace[name]
+
+
+def recognise(exercise, inputs, got):
+    """One sentence naming the catalogued mistake that `got` matches, or None."""
+    from .check import difference  # check imports this module
+
+    name = getattr(exercise.obj, "__name__", None)
+    for mistake in _entries_defining(name):
+        try:
+            wrong = exercise._output(inputs, obj=build(mistake, name))
+        except Exception:  # noqa: BLE001 - a wrong answer may not even run here
+            continue
+        if difference(got, wrong, exercise.rtol, exercise.atol) is None:
+            return (f"This looks like a known mistake: {mistake['why']} "
+                    f"Reread \"{mistake['reread']}\".")
+    return None

@@ -60,17 +60,29 @@ def build(mistake, name):
     return namespace[name]
 
 
-def recognise(exercise, inputs, got):
-    """One sentence naming the catalogued mistake that `got` matches, or None."""
-    from .check import difference  # check imports this module
+def recognise(exercise, inputs, got, expected=None, error=None):
+    """One sentence naming the catalogued mistake that the answer matches, or None.
 
+    The answer is `got` (an output that differs from `expected`) or `error` (an
+    exception). A mistake matches when it fails the same way on the same input.
+    """
     name = getattr(exercise.obj, "__name__", None)
     for mistake in _entries_defining(name):
-        try:
-            wrong = exercise._output(inputs, obj=build(mistake, name))
-        except Exception:  # noqa: BLE001 - a wrong answer may not even run here
-            continue
-        if difference(got, wrong, exercise.rtol, exercise.atol) is None:
+        if _same_failure(exercise, mistake, name, inputs, got, expected, error):
             return (f"This looks like a known mistake: {mistake['why']} "
                     f"Reread \"{mistake['reread']}\".")
     return None
+
+
+def _same_failure(exercise, mistake, name, inputs, got, expected, error):
+    from .check import difference  # check imports this module
+
+    try:
+        wrong = exercise._output(inputs, obj=build(mistake, name))
+    except Exception as exc:  # noqa: BLE001 - a wrong answer may raise
+        return error is not None and type(exc) is type(error) and str(exc) == str(error)
+    if error is not None:
+        return False
+    close = dict(rtol=exercise.rtol, atol=exercise.atol, dtype=exercise.dtype)
+    return (difference(wrong, expected, **close) is not None
+            and difference(got, wrong, **close) is None)

@@ -44,6 +44,8 @@ def show(value, width=300):
             body = np.array2string(value, separator=", ")
         body = " ".join(body.split())
         text = f"array of shape {value.shape}, dtype {value.dtype}: {body}"
+    elif isinstance(value, np.generic):
+        text = repr(value.item())
     elif isinstance(value, dict):
         text = ", ".join(f"{k}={show(v, width)}" for k, v in value.items())
     else:
@@ -83,9 +85,11 @@ def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
         return None
     gap = np.where(bad, np.abs(np.nan_to_num(g - e, nan=inf)), -1.0)
     worst = np.unravel_index(np.argmax(gap), g.shape)
-    where = f" at index {tuple(int(i) for i in worst)}" if g.ndim else ""
-    count = f" ({int(bad.sum())} of {bad.size} elements differ)" if g.ndim else ""
-    return f"worst element{where}: expected {e[worst]:.6g}, got {g[worst]:.6g}{count}"
+    if not g.ndim:
+        return f"expected {e[()]:.6g}, got {g[()]:.6g}"
+    where = tuple(int(i) for i in worst)
+    return (f"worst element at index {where}: expected {e[worst]:.6g}, got {g[worst]:.6g} "
+            f"({int(bad.sum())} of {bad.size} elements differ)")
 
 
 def _numeric(value):
@@ -125,11 +129,11 @@ class Exercise:
                   for k, v in inputs.items()}
         return self.call(self.obj if obj is None else obj, **copies)
 
-    def _fail(self, inputs, what, got=None, expected=None):
+    def _fail(self, inputs, what, got=None, expected=None, error=None):
         lines = [f"{self.name} {what}", f"  input:    {show(inputs)}"]
         if expected is not None:
             lines += [f"  expected: {show(expected)}", f"  got:      {show(got)}"]
-        hint = catalog.recognise(self, inputs, got) if expected is not None else None
+        hint = catalog.recognise(self, inputs, got, expected, error)
         if hint:
             lines.append(hint)
         raise CheckFailed("\n".join(lines))
@@ -139,7 +143,7 @@ class Exercise:
         try:
             got = self._output(inputs)
         except Exception as exc:  # noqa: BLE001
-            self._fail(inputs, _student_error(exc))
+            self._fail(inputs, _student_error(exc), error=exc)
         why = difference(got, expected, self.rtol, self.atol, self.dtype)
         if why:
             self._fail(inputs, f"gave a wrong answer: {why}.", got, expected)
@@ -149,7 +153,7 @@ class Exercise:
         try:
             got = self._output(inputs)
         except Exception as exc:  # noqa: BLE001
-            self._fail(inputs, _student_error(exc))
+            self._fail(inputs, _student_error(exc), error=exc)
         if not bool(prop(got)):
             self._fail(inputs, f"breaks a property: {says}.\n  got:      {show(got)}")
 
@@ -182,7 +186,7 @@ class Run:
                 zip(self.cases, self.outputs, expected.values), 1):
             label = f"(hidden case {number} of {len(self.cases)})"
             if not ok:
-                ex._fail(inputs, f"{_student_error(got)} {label}")
+                ex._fail(inputs, f"{_student_error(got)} {label}", error=got)
             why = difference(got, want, ex.rtol, ex.atol, ex.dtype)
             if why:
                 ex._fail(inputs, f"gave a wrong answer {label}: {why}.", got, want)

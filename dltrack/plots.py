@@ -33,10 +33,23 @@ def plot_regions(predict, ax=None, xlim=(0, 1), ylim=(0, 1), steps=200):
 
 
 def explore(draw, **controls):
-    """Redraw `draw(**values)` whenever a control moves (ipywidgets.interact).
+    """Redraw `draw(**values)` whenever a control moves (ipywidgets.interactive).
 
     controls are ipywidgets widgets or interact abbreviations, e.g. step=(0, 10).
+    Where no widget front end is present (nbconvert, GitHub), the first figure
+    is shown as a plain image instead.
     """
     import ipywidgets
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
 
-    return ipywidgets.interact(draw, **controls)
+    panel = ipywidgets.interactive(draw, **controls)
+    with capture_output() as first:
+        draw(**{w._kwarg: w.get_interact_value() for w in panel.kwargs_widgets})
+    bundle = dict(panel._repr_mimebundle_())
+    for output in first.outputs:
+        bundle.setdefault("image/png", output.data.get("image/png"))
+    bundle = {k: v for k, v in bundle.items() if v is not None}
+    display(bundle, raw=True)
+    panel.update()
+    return panel

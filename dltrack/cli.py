@@ -1,0 +1,166 @@
+"""The course's commands: `dltrack start`, `dltrack grade`, `dltrack build`.
+
+    dltrack start [JupyterLab options]   copy release/ into notebooks/ (never overwriting) and open JupyterLab
+    dltrack grade ASSIGNMENT             autograde notebooks/ASSIGNMENT on a scratch copy; print the points
+    dltrack build [ASSIGNMENT ...]       regenerate release/ and solutions/ from source/ with nbgrader
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .authoring import normalise, write
+
+STUDENT = "student"
+
+
+def course_root():
+    """The course folder: the nearest parent of the working folder with nbgrader_config.py and source/."""
+    for folder in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]]:
+        if (folder / "nbgrader_config.py").exists() and (folder / "source").is_dir():
+            return folder
+    sys.exit("dltrack: run this inside the course folder (the one with nbgrader_config.py)")
+
+
+def assignment_ids(root):
+    return sorted(p.parent.name for p in (root / "source").glob("*/*.ipynb"))
+
+
+def nbgrader(cwd, *args):
+    """Run the real nbgrader CLI; stop with its output if it fails."""
+    exe = Path(sys.executable).parent / "nbgrader"
+    done = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"nbgrader {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done
+
+
+# ---------------------------------------------------------------- build
+
+def build(root, ids):
+    """Regenerate release/ and solutions/ for `ids`, normalised so a rebuild makes no diff."""
+    for a in ids:
+        print(f"building {a}", flush=True)
+        nbgrader(root, "generate_assignment", a, "--force")
+        nbgrader(root, "generate_solution", a, "--force")
+        for folder, keep in (("release", False), ("solutions", True)):
+            for path in sorted((root / folder / a).glob("*.ipynb")):
+                write(normalise(nbformat.read(path, 4), keep_outputs=keep), path)
+
+
+# ---------------------------------------------------------------- start
+
+def fill_workspace(root):
+    """Copy release/ into notebooks/, never overwriting a file; returns the files copied."""
+    copied = []
+    for src in sorted((root / "release").rglob("*")):
+        dest = root / "notebooks" / src.relative_to(root / "release")
+        if src.is_file() and not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+            copied.append(dest)
+    return copied
+
+
+def start(root, lab_args):
+    for path in fill_workspace(root):
+        print(f"copied {path.relative_to(root)}")
+    os.chdir(root)  # nbgrader's panels read nbgrader_config.py from here
+    lab = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root / 'notebooks'}", *lab_args]
+    os.execv(sys.executable, lab)
+
+
+# ---------------------------------------------------------------- grade
+
+def grade(root, assignment):
+    """Autograde the student's notebooks/<assignment> on a scratch copy; print points and feedback."""
+    mine = root / "notebooks" / assignment
+    if not list(mine.glob("*.ipynb")):
+        sys.exit(f"dltrack: no notebook in {mine}; run `dltrack start` first")
+    scratch = root / ".grading" / assignment
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    for name in ("nbgrader_config.py", "autotests.yml"):
+        shutil.copy(root / name, scratch / name)
+    shutil.copytree(root / "source" / assignment, scratch / "source" / assignment)
+    submitted = scratch / "submitted" / STUDENT / assignment
+    shutil.copytree(mine, submitted, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    print(f"grading a copy of {mine.relative_to(root)} ...", flush=True)
+    nbgrader(scratch, "generate_assignment", assignment, "--force")
+    nbgrader(scratch, "autograde", assignment, "--force")
+    nbgrader(scratch, "generate_feedback", assignment, "--force")
+    print(table(scratch, assignment))
+
+
+def table(scratch, assignment):
+    """Points per exercise with the first line of each failure, and the feedback path."""
+    from nbgrader.api import Gradebook
+
+    lines, got, most, by_hand = [], 0.0, 0.0, 0.0
+    with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}") as gb:
+        for nb in gb.find_assignment(assignment).notebooks:
+            sub = gb.find_submission_notebook(nb.name, assignment, STUDENT)
+            reasons = _reasons(scratch / "autograded" / STUDENT / assignment / f"{nb.name}.ipynb")
+            lines.append(f"{nb.name}.ipynb")
+            for g in sorted(sub.grades, key=lambda g: _order(nb, g.name)):
+                most += g.max_score
+                if g.auto_score is None:
+                    by_hand += g.max_score
+                    lines.append(f"  {g.name:28s}   graded by hand ({g.max_score:g})")
+                    continue
+                got += g.score
+                why = f"  {reasons[g.name]}" if g.score < g.max_score and g.name in reasons else ""
+                lines.append(f"  {g.name:28s} {g.score:4g} / {g.max_score:g}{why}")
+    lines.append(f"  {'total':28s} {got:4g} / {most - by_hand:g}"
+                 + (f"  (and {by_hand:g} graded by hand)" if by_hand else ""))
+    feedback = sorted((scratch / "feedback" / STUDENT / assignment).glob("*.html"))
+    lines += [f"feedback: {path}" for path in feedback]
+    return "\n".join(lines)
+
+
+def _order(nb, name):
+    cells = [c.name for c in nb.grade_cells]
+    return cells.index(name) if name in cells else len(cells)
+
+
+def _reasons(path):
+    import re
+
+    out = {}
+    for cell in nbformat.read(path, 4).cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", "\n".join(output["traceback"]))
+                lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Check failed"]
+                out[grade_id] = (lines[0] if lines else output["ename"])[:100]
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="dltrack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("start", help="open the course in JupyterLab; other options go to JupyterLab")
+    sub.add_parser("grade", help="grade your notebook").add_argument("assignment")
+    sub.add_parser("build", help="rebuild release/ and solutions/").add_argument("assignments", nargs="*")
+    args, lab_args = parser.parse_known_args(argv)
+    if lab_args and args.command != "start":
+        parser.error(f"unrecognized arguments: {' '.join(lab_args)}")
+    root = course_root()
+    if args.command == "start":
+        start(root, lab_args)
+    elif args.command == "grade":
+        if args.assignment not in assignment_ids(root):
+            sys.exit(f"dltrack: no assignment {args.assignment!r}; one of {', '.join(assignment_ids(root))}")
+        grade(root, args.assignment)
+    else:
+        build(root, args.assignments or assignment_ids(root))
+
+
+if __name__ == "__main__":
+    main()

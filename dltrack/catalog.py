@@ -61,21 +61,20 @@ def build(mistake, name):
 
 
 def recognise(exercise, inputs, got, expected=None, error=None):
-    """One sentence naming the catalogued mistake that the answer matches, or None.
+    """A sentence naming each catalogued mistake that the answer matches, or None.
 
     The answer is `got` (an output that differs from `expected`) or `error` (an
     exception). A mistake matches when it fails the same way on the same input.
     """
     name = getattr(exercise.obj, "__name__", None)
-    for mistake in _entries_defining(name):
-        if _same_failure(exercise, mistake, name, inputs, got, expected, error):
-            return (f"This looks like a known mistake: {mistake['why']} "
-                    f"Reread \"{mistake['reread']}\".")
-    return None
+    found = [f"This looks like a known mistake: {m['why']} Reread \"{m['reread']}\"."
+             for m in _entries_defining(name)
+             if _same_failure(exercise, m, name, inputs, got, expected, error)]
+    return "\n".join(found[:3]) or None
 
 
 def _same_failure(exercise, mistake, name, inputs, got, expected, error):
-    from .check import difference  # check imports this module
+    from .check import _kind, difference  # check imports this module
 
     try:
         wrong = exercise._output(inputs, obj=build(mistake, name))
@@ -83,6 +82,8 @@ def _same_failure(exercise, mistake, name, inputs, got, expected, error):
         return error is not None and type(exc) is type(error) and str(exc) == str(error)
     if error is not None:
         return False
-    close = dict(rtol=exercise.rtol, atol=exercise.atol, dtype=exercise.dtype)
-    return (difference(wrong, expected, **close) is not None
-            and difference(got, wrong, **close) is None)
+    tol = dict(rtol=exercise.rtol, atol=exercise.atol)
+    scalar_or_array = isinstance(wrong, (np.ndarray, np.generic, int, float))
+    same_kind = _kind(wrong) if scalar_or_array else None
+    return (difference(wrong, expected, dtype=exercise.dtype, **tol) is not None
+            and difference(got, wrong, dtype=same_kind, **tol) is None)

@@ -1,0 +1,160 @@
+"""The helper package on its own: checks, messages, the literal of hidden tests, gradients, plugins."""
+import math
+
+import nbformat
+import numpy as np
+import pytest
+
+from dltrack import catalog
+from dltrack.check import A, CheckFailed, Exercise, Expected, difference, encode, inf, nan, show
+from dltrack.gradcheck import numerical_gradient, relative_error
+from dltrack.nbplugins import HideHiddenTests, KeepDuplicatesGraded
+
+
+def notebook_function(code, name):
+    """A function defined as if in a notebook (module __main__)."""
+    namespace = {"__name__": "__main__", "np": np}
+    exec(code, namespace)
+    return namespace[name]
+
+
+def test_difference_accepts_equal_and_close_values():
+    assert difference(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-12])) is None
+    assert difference((np.ones(2), 3.0), (np.ones(2), 3.0)) is None
+    assert difference(np.array([nan, 1.0]), np.array([nan, 1.0])) is None
+
+
+@pytest.mark.parametrize("got, expected, says", [
+    (np.ones((2, 1)), np.ones(2), "expected shape (2,), got shape (2, 1)"),
+    (np.array([1.0, 5.0, 3.0]), np.array([1.0, 2.0, 3.0]), "index (1,): expected 2, got 5 (1 of 3"),
+    (3.0, 2.0, "expected 2, got 3"),
+    ("abc", 1.0, "expected numbers"),
+    ((1.0,), (np.ones(2), 2.0), "a sequence of 2 items"),
+    (np.array([nan]), np.array([1.0]), "expected 1, got nan"),
+])
+def test_difference_says_what_differs(got, expected, says):
+    assert says in difference(got, expected)
+
+
+def test_difference_checks_the_kind_of_number_when_asked():
+    assert "expected float values" in difference(np.array([1, 2]), np.array([1.0, 2.0]), dtype="float")
+    assert difference(np.array([1.0]), np.array([1]), dtype="float") is None
+
+
+def test_show_is_short_and_names_shape_and_dtype():
+    text = show(np.arange(1000.0))
+    assert "shape (1000,)" in text and "float64" in text and len(text) <= 300
+    assert show(np.float64(2.5)) == "2.5"
+
+
+@pytest.mark.parametrize("value", [
+    np.array([[1.5, -2.0], [nan, inf]]), np.arange(6, dtype=np.int32).reshape(2, 3), np.zeros((0, 3)),
+    (np.array([1, 0]), 2.5, 3), [np.float64(1.25), True, None], np.array(7),
+])
+def test_encode_writes_a_literal_that_gives_the_value_back(value):
+    back = eval(encode(value), {"A": A, "nan": nan, "inf": inf})
+    assert difference(back, value, rtol=0, atol=0) is None
+    for b, v in zip(np.atleast_1d(back) if isinstance(value, np.ndarray) else back,
+                    np.atleast_1d(value) if isinstance(value, np.ndarray) else value):
+        assert np.asarray(b).dtype.kind == np.asarray(v).dtype.kind
+
+
+def test_a_failure_renders_its_message_without_a_traceback():
+    lines = CheckFailed("f gave a wrong answer\n  input: x=1")._render_traceback_()
+    assert "f gave a wrong answer" in lines[1] and not any("Traceback" in line for line in lines)
+
+
+def test_expect_passes_a_right_answer_and_names_input_expected_and_got():
+    square = notebook_function("def square(x):\n    return x * x", "square")
+    ex = Exercise("square", square)
+    ex.expect(4, x=2)
+    with pytest.raises(CheckFailed) as failed:
+        ex.expect(10, x=3)
+    text = str(failed.value)
+    assert "input:    x=3" in text and "expected: 10" in text and "got:      9" in text
+
+
+def test_a_stub_is_reported_as_not_written_yet():
+    stub = notebook_function("def f(x):\n    raise NotImplementedError()", "f")
+    with pytest.raises(CheckFailed, match="not written yet"):
+        Exercise("f", stub).expect(1, x=1)
+
+
+def test_an_error_names_the_students_line():
+    broken = notebook_function("def f(x):\n    return x / 0", "f")
+    with pytest.raises(CheckFailed, match="ZeroDivisionError"):
+        Exercise("f", broken).expect(1, x=1)
+
+
+def test_an_imported_answer_earns_nothing():
+    with pytest.raises(CheckFailed, match="must be written in this notebook"):
+        Exercise("numerical_gradient", numerical_gradient)
+    with pytest.raises(CheckFailed, match="must be written in this notebook"):
+        Exercise("mean", np.mean)
+
+
+def test_holds_states_the_broken_property():
+    f = notebook_function("def f(x):\n    return -x", "f")
+    with pytest.raises(CheckFailed, match="breaks a property: output is positive"):
+        Exercise("f", f).holds(lambda out: out > 0, "output is positive", x=2)
+
+
+def test_hidden_run_compares_with_the_written_reference():
+    double = notebook_function("def double(x):\n    return 2 * x", "double")
+    cases = [dict(x=np.arange(3.0)), dict(x=1.5)]
+    reference = repr(Exercise("double", double).run(cases))
+    expected = eval(reference, {"A": A, "Expected": Expected, "nan": nan, "inf": inf})
+    Exercise("double", double).run(cases).check(expected)
+    triple = notebook_function("def double(x):\n    return 3 * x", "double")
+    with pytest.raises(CheckFailed, match=r"hidden case 1 of 2"):
+        Exercise("double", triple).run(cases).check(expected)
+
+
+def test_the_checks_do_not_let_the_student_change_the_inputs():
+    sneaky = notebook_function("def f(x):\n    x[0] = 99.0\n    return x.sum()", "f")
+    x = np.zeros(2)
+    with pytest.raises(CheckFailed):
+        Exercise("f", sneaky).expect(0.0, x=x)
+    assert x[0] == 0.0
+
+
+def test_a_catalogued_mistake_is_named():
+    mistake = next(m for m in catalog.load("01_linear_models") if m["id"] == "decision_bias_subtracted")
+    wrong = notebook_function(mistake["code"], "decision")
+    with pytest.raises(CheckFailed) as failed:
+        Exercise("decision", wrong).expect(1.0, w=np.array([0.0, 1.0]), b=-1.0, X=np.array([0.0, 2.0]))
+    assert mistake["why"] in str(failed.value) and mistake["reread"] in str(failed.value)
+
+
+def test_an_uncatalogued_wrong_answer_is_not_given_a_name():
+    wrong = notebook_function("def decision(w, b, X):\n    return 42.0", "decision")
+    with pytest.raises(CheckFailed) as failed:
+        Exercise("decision", wrong).expect(1.0, w=np.array([0.0, 1.0]), b=-1.0, X=np.array([0.0, 2.0]))
+    assert "known mistake" not in str(failed.value)
+
+
+def test_numerical_gradient_matches_the_calculus():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    grad = numerical_gradient(lambda v: np.sum(v ** 3), x)
+    assert relative_error(grad, 3 * x ** 2) < 1e-8
+    assert relative_error(numerical_gradient(math.sin, 0.3), math.cos(0.3)) < 1e-8
+
+
+def test_feedback_hides_hidden_lines_from_input_and_tracebacks():
+    source = 'check()\n### BEGIN HIDDEN TESTS\nsecret_answer = 42\n### END HIDDEN TESTS'
+    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {
+        "grade": True, "grade_id": "t", "locked": True, "points": 1, "schema_version": 3, "solution": False, "task": False}})
+    cell.outputs = [nbformat.v4.new_output("error", ename="E", evalue="v", traceback=[
+        "Cell In[3], line 3\n      1 check()\n----> 3 \x1b[0msecret_answer = 42\n", "E: v"])]
+    cell, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
+    text = cell.source + "".join(cell.outputs[0]["traceback"])
+    assert "secret_answer" not in text and "check()" in text
+
+
+def test_a_duplicated_graded_cell_becomes_a_plain_cell():
+    meta = {"nbgrader": {"grade": True, "grade_id": "t", "locked": True, "points": 1,
+                         "schema_version": 3, "solution": False, "task": False}}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a", metadata=meta),
+                                         nbformat.v4.new_code_cell("a", metadata=dict(meta))])
+    nb, _ = KeepDuplicatesGraded().preprocess(nb, {})
+    assert "nbgrader" not in nb.cells[0].metadata and nb.cells[1].metadata["nbgrader"]["grade_id"] == "t"

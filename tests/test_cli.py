@@ -1,0 +1,79 @@
+"""The commands a newcomer types: dltrack start, dltrack grade."""
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import nbformat
+import pytest
+
+import harness
+from dltrack.cli import fill_workspace
+
+A = "01_linear_models"
+
+
+def course_copy(where):
+    course = harness.scratch_course(where, [A])
+    shutil.copytree(harness.ROOT / "release" / A, course / "release" / A)
+    return course
+
+
+def test_start_copies_the_release_and_never_overwrites(tmp_path):
+    course = course_copy(tmp_path)
+    copied = fill_workspace(course)
+    mine = course / "notebooks" / A / "linear_models.ipynb"
+    assert copied == [mine]
+    mine.write_text("my own work")
+    assert fill_workspace(course) == [] and mine.read_text() == "my own work"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_opens_jupyterlab_without_a_browser(tmp_path):
+    course, port = course_copy(tmp_path), free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dltrack.cli", "start", "--no-browser", f"--port={port}",
+         "--ServerApp.token=t0ken", "--ServerApp.ip=127.0.0.1"],
+        cwd=course, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/contents/{A}?token=t0ken"
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as reply:
+                    listing = reply.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.5)
+        else:
+            pytest.fail("JupyterLab did not answer within 60 s")
+        assert "linear_models.ipynb" in listing
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_grade_prints_points_reasons_and_feedback_and_leaves_the_notebook_alone(tmp_path):
+    course = course_copy(tmp_path)
+    fill_workspace(course)
+    mine = course / "notebooks" / A / "linear_models.ipynb"
+    mistake = next(m for m in harness.catalog.load(A) if m["id"] == "run_bias_ignored")
+    nbformat.write(harness.substitute(nbformat.read(harness.source_notebook(A), 4), "perceptron", mistake["code"]), mine)
+    before = mine.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "dltrack.cli", "grade", A], cwd=course,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "decision_values                 2 / 2" in out
+    assert "perceptron_run_single           0 / 2" in out and "Perceptron.run gave a wrong answer" in out
+    assert "total                           9 / 13  (and 2 graded by hand)" in out
+    feedback = out.split("feedback: ")[-1].strip()
+    assert feedback.endswith("linear_models.html") and (course / feedback).exists()
+    assert mine.read_bytes() == before

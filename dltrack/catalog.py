@@ -45,10 +45,19 @@ def defined_names(code):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
 
 
-@functools.cache
 def _entries_defining(name):
-    return [m for a in assignments() for m in load(a)
-            if name in defined_names(m["code"])]
+    """Mistakes that define `name`: the notebook's own section first, where it is known.
+
+    A kernel runs in its notebook's folder, which is named after the assignment.
+    """
+    here = Path.cwd().name
+    return _defining(name, here if here in assignments() else None)
+
+
+@functools.cache
+def _defining(name, assignment):
+    pool = [assignment] if assignment else assignments()
+    return [m for a in pool for m in load(a) if name in defined_names(m["code"])]
 
 
 def build(mistake, name):

@@ -71,6 +71,8 @@ def start(root, lab_args):
         print(f"copied {path.relative_to(root)}")
     os.chdir(root)  # nbgrader's panels read nbgrader_config.py from here
     lab = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root / 'notebooks'}", *lab_args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in lab_args:
+        lab.append("--allow-root")  # containers and CI machines often run as root
     os.execv(sys.executable, lab)
 
 

@@ -69,8 +69,14 @@ def fill_workspace(root):
 def start(root, lab_args):
     for path in fill_workspace(root):
         print(f"copied {path.relative_to(root)}")
-    os.chdir(root)  # nbgrader's panels read nbgrader_config.py from here
-    lab = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root / 'notebooks'}", *lab_args]
+    workspace = root / "notebooks"
+    workspace.mkdir(exist_ok=True)
+    # nbgrader's panels find nbgrader_config.py on Jupyter's config path, and the Assignments
+    # panel fetches into the working folder: so the course's config, and the student's workspace.
+    os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("JUPYTER_CONFIG_PATH")])])
+    os.chdir(workspace)
+    lab = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}", *lab_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in lab_args:
         lab.append("--allow-root")  # containers and CI machines often run as root
     os.execv(sys.executable, lab)

@@ -147,7 +147,7 @@ def report(assignment, where):
             texts = messages(course, assignment, student)
             named = [c for c in entry["caught_by"] if entry["why"] in texts.get(c, "")]
             print(f"{'':40s}        named in: {', '.join(named) or 'NOWHERE'}")
-    print(f"\nMessages of the first mistake, for a look:")
+    print("\nMessages of the first mistake, for a look:")
     first = next((s for s in found if s.startswith("mistake-")), None)
     if first:
         for cell, text in messages(course, assignment, first).items():

@@ -2,16 +2,14 @@
 
 Adding a section adds a folder in source/, a catalog and an answers file; nothing here changes.
 """
+import subprocess
+import sys
+
 import nbformat
-import pytest
 
 import harness
 from dltrack import catalog
 from dltrack.authoring import normalise
-
-
-def autograded(scores):
-    return {cell: (s, m) for cell, (s, m) in scores.items()}
 
 
 def auto_cells(course, assignment):
@@ -27,38 +25,43 @@ def solution_cells(assignment):
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
-def test_reference_gets_full_marks(assignment, graded):
-    course, _, scores = graded
+def reference_gets_full_marks(course, assignment, found, scores):
     cells = auto_cells(course, assignment)
     lost = {c: scores["reference"][c] for c in cells if scores["reference"][c][0] < scores["reference"][c][1]}
-    assert not lost, f"the reference solution lost points: {lost}\n{harness.messages(course, assignment, 'reference')}"
+    return [f"the reference solution lost points: {lost}\n{harness.messages(course, assignment, 'reference')}"] if lost else []
 
 
-def test_stub_runs_to_the_end_and_gets_zero(assignment, graded):
-    course, _, scores = graded
+def stub_runs_to_the_end_and_gets_zero(course, assignment, found, scores):
+    problems = []
     earned = {c: s for c in auto_cells(course, assignment) if (s := scores["stub"][c][0]) > 0}
-    assert not earned, f"the release notebook earned points with its stubs: {earned}"
+    if earned:
+        problems.append(f"the release notebook earned points with its stubs: {earned}")
     path = next((course / "autograded" / "stub" / assignment).glob("*.ipynb"))
     cells = [c for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
-    assert all(c.execution_count for c in cells), "the release notebook did not run to its last cell"
-    dead = [o for c in cells for o in c.outputs if o.get("ename") == "DeadKernelError"]
-    assert not dead, "the release notebook killed its kernel"
+    if not all(c.execution_count for c in cells):
+        problems.append("the release notebook did not run to its last cell")
+    if any(o.get("ename") == "DeadKernelError" for c in cells for o in c.outputs):
+        problems.append("the release notebook killed its kernel")
+    return problems
 
 
-def test_release_and_solutions_equal_a_fresh_build(assignment, graded):
-    course, _, _ = graded
+def release_and_solutions_equal_a_fresh_build(course, assignment, found, scores):
+    def shape(nb):
+        return [(c.cell_type, c.source, c.metadata.get("nbgrader"), c.metadata.get("tags")) for c in nb.cells]
+
+    problems = []
     for folder in ("release", "solutions"):
         fresh = sorted((course / folder / assignment).glob("*.ipynb"))
         committed = sorted((harness.ROOT / folder / assignment).glob("*.ipynb"))
-        assert [p.name for p in fresh] == [p.name for p in committed], f"{folder}/{assignment} has other files; run `dltrack build`"
+        if [p.name for p in fresh] != [p.name for p in committed]:
+            problems.append(f"{folder}/{assignment} has other files than a fresh build; run `dltrack build`")
         for new, old in zip(fresh, committed):
-            a, b = (nbformat.read(p, 4) for p in (new, old))
-            shape = lambda nb: [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]  # noqa: E731
-            assert shape(a) == shape(b), f"{old.relative_to(harness.ROOT)} differs from a fresh build; run `dltrack build {assignment}`"
+            if shape(nbformat.read(new, 4)) != shape(nbformat.read(old, 4)):
+                problems.append(f"{old.relative_to(harness.ROOT)} differs from a fresh build; run `dltrack build {assignment}`")
+    return problems
 
 
-def test_each_mistake_loses_points_where_it_should_and_is_named(assignment, graded):
-    course, found, scores = graded
+def each_mistake_loses_points_where_it_should_and_is_named(course, assignment, found, scores):
     problems = []
     for student, (_, mistake) in found.items():
         if not student.startswith("mistake-"):
@@ -70,22 +73,33 @@ def test_each_mistake_loses_points_where_it_should_and_is_named(assignment, grad
                 problems.append(f"{mistake['id']}: kept all {most:g} points of {cell}")
             elif mistake["why"] not in texts.get(cell, ""):
                 problems.append(f"{mistake['id']}: {cell} failed without naming it:\n{texts.get(cell, '(no message)')}")
-    assert not problems, "\n".join(problems)
+    return problems
 
 
-def test_different_correct_answers_keep_full_marks(assignment, graded):
-    course, found, scores = graded
+def different_correct_answers_keep_full_marks(course, assignment, found, scores):
     cells = auto_cells(course, assignment)
-    problems = [f"{s}: lost {c}\n{harness.messages(course, assignment, s).get(c)}"
-                for s in found if s.startswith("correct-")
-                for c in cells if scores[s][c][0] < scores[s][c][1]]
-    assert not problems, "\n".join(problems)
+    return [f"{s}: lost {c}\n{harness.messages(course, assignment, s).get(c)}"
+            for s in found if s.startswith("correct-")
+            for c in cells if scores[s][c][0] < scores[s][c][1]]
 
 
-def test_known_wrong_answers_lose_points(assignment, graded):
-    _, found, scores = graded
-    problems = [f"{entry['id']}: kept the points of {c}" for s, (_, entry) in found.items()
-                if s.startswith("wrong-") for c in entry["caught_by"] if scores[s][c][0] >= scores[s][c][1]]
+def known_wrong_answers_lose_points(course, assignment, found, scores):
+    return [f"{entry['id']}: kept the points of {c}" for s, (_, entry) in found.items()
+            if s.startswith("wrong-") for c in entry["caught_by"] if scores[s][c][0] >= scores[s][c][1]]
+
+
+GRADED = [reference_gets_full_marks, stub_runs_to_the_end_and_gets_zero,
+          release_and_solutions_equal_a_fresh_build, each_mistake_loses_points_where_it_should_and_is_named,
+          different_correct_answers_keep_full_marks, known_wrong_answers_lose_points]
+
+
+def test_the_section_grades_as_it_should(assignment, tmp_path):
+    """One nbgrader run per section (so pytest-xdist spreads sections), then every property of it."""
+    course = harness.scratch_course(tmp_path, [assignment])
+    subprocess.run([sys.executable, "-m", "dltrack.cli", "build", assignment],
+                   cwd=course, check=True, capture_output=True, text=True)
+    found, scores = harness.grade_variants(course, assignment, generate=False)
+    problems = [f"{check.__name__}: {p}" for check in GRADED for p in check(course, assignment, found, scores)]
     assert not problems, "\n".join(problems)
 
 

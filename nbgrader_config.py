@@ -3,14 +3,18 @@
 Every path comes from this file's own location, so a copy of the course
 grades itself, never the original.
 """
+import functools
 import os
 
 from nbgrader.preprocessors import (
-    ClearHiddenTests, ClearMarkScheme, ClearOutput, CheckCellMetadata, Execute,
-    GetGrades, IncludeHeaderFooter, LockCells, OverwriteCells, OverwriteKernelspec)
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    AssignLatePenalties, ClearHiddenTests, ClearMarkScheme, ClearOutput, CheckCellMetadata, Execute,
+    GetGrades, IgnorePattern, IncludeHeaderFooter, LockCells, OverwriteCells, OverwriteKernelspec,
+    SaveAutoGrades)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 
-from dltrack.nbplugins import HideHiddenTests, KeepDuplicatesGraded
+from dltrack.nbplugins import (
+    FailDeletedTests, HideHiddenTests, KeepDuplicatesGraded, LimitOutputSize, SandboxedExecute,
+    grade_misnamed_notebook)
 
 here = os.path.dirname(os.path.abspath(__file__))
 c = get_config()  # noqa: F821 - provided by traitlets
@@ -25,16 +29,35 @@ c.Exchange.path_includes_course = True
 # Hidden tests hold the reference's outputs, written in by nbgrader's AUTOTEST.
 c.InstantiateTests.autotest_filename = os.path.join(here, "autotests.yml")
 
-# Limits on a student's code: seconds a cell, lines of output a cell.
+# Limits on a student's code: seconds a cell, memory a kernel, lines and characters of output a cell.
+# Autograding runs each kernel in a sandbox (dltrack/sandbox.py; README, "What is and is not protected").
 c.Execute.timeout = int(os.environ.get("DLTRACK_CELL_TIMEOUT", "60"))
+c.Execute.error_on_timeout = {
+    "ename": "CellTimeoutError", "evalue": "",
+    "traceback": [f"\x1b[0;31mCellTimeoutError\x1b[0m: this cell ran longer than {c.Execute.timeout} s "
+                  "and was stopped; it scores zero"]}
+c.SandboxedExecute.memory_limit = int(os.environ.get("DLTRACK_KERNEL_MEMORY_MB", "2048")) * 2**20
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
+c.LimitOutputSize.max_chars = 20_000
 
-# A duplicated graded cell must not leave the student ungraded.
+# A duplicated graded cell must not leave the student ungraded; a deleted test cell scores zero.
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, KeepDuplicatesGraded, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+    ClearOutput, KeepDuplicatesGraded, OverwriteKernelspec, OverwriteCells, FailDeletedTests,
+    CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputSize, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata]
+# A notebook submitted under another name is graded, with a note, instead of stopping with an error.
+c.Autograde.pre_convert_hook = functools.partial(grade_misnamed_notebook, here)
 
 # Worked solutions and feedback never show the hidden tests.
 c.GenerateSolution.preprocessors = [
     IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests, Execute]
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# In feedback and the Formgrader a slider's figure shows as the image saved beside the widget
+# (dltrack.plots.explore): a widget there would need its saved state and a script from a CDN.
+c.WidgetsDataTypeFilter.display_data_priority = [
+    "application/javascript", "text/html", "text/markdown", "image/svg+xml", "text/vnd.mermaid",
+    "text/latex", "image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json", "text/plain"]

@@ -8,9 +8,20 @@ the reference solution gave when the assignment was generated (`Expected`).
 A failure raises `CheckFailed`. It names the input, the expected and the
 received value, and a catalogued mistake when the answer matches one. It
 renders without a traceback, so no line of a hidden test is ever shown.
+
+The checks resist the easy ways of fooling them. An output is copied into plain
+numbers right after the call (`_plain`), so no student code runs while it is
+compared: no `__eq__` that always says yes, no `__array__` that answers twice.
+The comparison uses NumPy functions bound here at import, not numpy's names at
+the time of the call. When grading, nbgrader reloads this module before each
+test cell (dltrack.nbplugins.SandboxedExecute), which also puts back numpy's
+functions as they were before any student code ran.
 """
 import math
+import os
+import sys
 import traceback
+import types
 import warnings
 
 import numpy as np
@@ -18,6 +29,20 @@ import numpy as np
 from . import catalog
 
 nan, inf = math.nan, math.inf
+
+# numpy as it was at the first import, before a student's code could replace its
+# functions (np.allclose = ...); kept across reloads, and put back at each one.
+try:
+    _NUMPY  # noqa: B018 - defined when this is a reload
+except NameError:
+    _NUMPY = {module: dict(vars(module)) for module in (np, np.linalg, np.random)}
+for _module, _names in _NUMPY.items():
+    vars(_module).update(_names)
+_array, _copy, _errstate = np.array, np.copy, np.errstate
+_absolute, _isfinite, _isnan = np.absolute, np.isfinite, np.isnan
+# Where installed code lives: a graded object whose code comes from there was imported.
+_INSTALLED = tuple(os.path.realpath(p) + os.sep for p in {
+    sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))})
 
 
 class CheckFailed(AssertionError):
@@ -32,10 +57,17 @@ def written_here(obj, name):
     """Fail unless `obj` was written in the notebook, not imported."""
     target = getattr(obj, "__func__", obj)
     module = getattr(target, "__module__", None)
-    if module != "__main__":
+    origin = f"module {module!r}"
+    if module == "__main__":  # __module__ can be set by hand: look where the code is from too
+        functions = vars(target).values() if isinstance(target, type) else [target]
+        codes = [getattr(getattr(f, "__func__", f), "__code__", None) for f in functions]
+        files = [os.path.realpath(c.co_filename) for c in codes
+                 if isinstance(c, types.CodeType) and os.path.isabs(c.co_filename)]
+        origin = next((f"the file {f}" for f in files if f.startswith(_INSTALLED)), None)
+    if origin:
         raise CheckFailed(
             f"{name} must be written in this notebook, but it comes from "
-            f"module {module!r}. Write your own code in the solution cell.")
+            f"{origin}. Write your own code in the solution cell.")
 
 
 def show(value, width=300):
@@ -55,7 +87,7 @@ def show(value, width=300):
 
 
 def _kind(value):
-    dtype = np.asarray(value).dtype
+    dtype = _array(value).dtype
     return "float" if dtype.kind == "f" else "int" if dtype.kind in "iub" else dtype.kind
 
 
@@ -72,8 +104,8 @@ def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
                 return f"item {i}: {why}"
         return None
     try:
-        g = np.asarray(got)
-        e = np.asarray(expected)
+        g = _array(got)
+        e = _array(expected)
         if g.dtype.kind not in "biuf":
             return f"expected numbers, got {show(got)}"
     except Exception:  # noqa: BLE001 - a student's object can fail anyhow
@@ -83,10 +115,12 @@ def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
     if dtype and _kind(g) != dtype:
         return f"expected {dtype} values, got dtype {g.dtype}"
     g, e = g.astype(float), e.astype(float)
-    bad = ~np.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
-    if not bad.any():
-        return None
-    gap = np.where(bad, np.abs(np.nan_to_num(g - e, nan=inf)), -1.0)
+    with _errstate(all="ignore"):  # np.isclose, with ufuncs and operators only
+        close = ((_absolute(g - e) <= atol + rtol * _absolute(e)) & _isfinite(e)) | (g == e)
+        bad = ~(close | (_isnan(g) & _isnan(e)))
+        if not bad.any():
+            return None
+        gap = np.where(bad, np.abs(np.nan_to_num(g - e, nan=inf)), -1.0)
     worst = np.unravel_index(np.argmax(gap), g.shape)
     if not g.ndim:
         return f"expected {e[()]:.6g}, got {g[()]:.6g}"
@@ -97,9 +131,34 @@ def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
 
 def _numeric(value):
     try:
-        return np.asarray(value).dtype.kind in "biuf"
+        return _array(value).dtype.kind in "biuf"
     except Exception:  # noqa: BLE001
         return False
+
+
+class _Opaque:
+    """An output that is not made of numbers, kept only as the name of its type."""
+
+    def __init__(self, value):
+        self.text = f"an object of type {type(value).__name__}"
+
+    def __repr__(self):
+        return self.text
+
+
+def _plain(value):
+    """A copy of an output made of plain Python and NumPy values, taken once, right after the call."""
+    if value is None or type(value) in (bool, int, float, complex, str):
+        return value
+    if isinstance(value, (tuple, list)):
+        return (tuple if isinstance(value, tuple) else list)(_plain(v) for v in value)
+    try:
+        array = _array(value, copy=True)  # a plain ndarray: its subclass and methods are gone
+    except Exception:  # noqa: BLE001 - a student's object can fail anyhow
+        return _Opaque(value)
+    if array.dtype.kind not in "biufc":
+        return _Opaque(value)
+    return array if array.ndim else array[()]
 
 
 def _student_error(exc):
@@ -128,12 +187,12 @@ class Exercise:
         self.rtol, self.atol, self.dtype = rtol, atol, dtype
 
     def _output(self, inputs, obj=None):
-        copies = {k: np.copy(v) if isinstance(v, np.ndarray) else v
+        copies = {k: _copy(v) if isinstance(v, np.ndarray) else v
                   for k, v in inputs.items()}
         # nbgrader scores a cell 0 for anything on stderr: a warning is not a wrong answer.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return self.call(self.obj if obj is None else obj, **copies)
+            return _plain(self.call(self.obj if obj is None else obj, **copies))
 
     def _fail(self, inputs, what, got=None, expected=None, error=None):
         lines = [f"{self.name} {what}", f"  input:    {show(inputs)}"]

@@ -145,6 +145,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not restart:
             shutil.rmtree(self.private, ignore_errors=True)
 
+    cleanup_resources = _async_cleanup_resources  # the public name, as AsyncKernelManager has it
+
 
 # Run silently in the kernel before the first cell: seeded randomness, and the checks
 # imported before any student code runs (dltrack.check keeps numpy's functions as they are).

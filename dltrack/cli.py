@@ -7,36 +7,33 @@
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 
+from . import course
 from .authoring import normalise, write
+from .course import assignment_ids
 
 STUDENT = "student"
 
 
 def course_root():
-    """The course folder: the nearest parent of the working folder with nbgrader_config.py and source/."""
-    for folder in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]]:
-        if (folder / "nbgrader_config.py").exists() and (folder / "source").is_dir():
-            return folder
-    sys.exit("dltrack: run this inside the course folder (the one with nbgrader_config.py)")
-
-
-def assignment_ids(root):
-    return sorted(p.parent.name for p in (root / "source").glob("*/*.ipynb"))
+    """The course folder: the nearest parent of the working folder that holds a course."""
+    root = course.find_root()
+    if root is None:
+        sys.exit(f"dltrack: no course in {Path.cwd()} or above it; run this inside the course folder "
+                 "(the one with nbgrader_config.py and source/)")
+    return root
 
 
 def nbgrader(cwd, *args):
     """Run the real nbgrader CLI; stop with its output if it fails."""
-    exe = Path(sys.executable).parent / "nbgrader"
-    done = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"nbgrader {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done
+    try:
+        return course.nbgrader(cwd, *args)
+    except course.NbgraderFailed as exc:
+        sys.exit(str(exc))
 
 
 # ---------------------------------------------------------------- build
@@ -92,9 +89,7 @@ def grade(root, assignment):
     scratch = root / ".grading" / assignment
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    for name in ("nbgrader_config.py", "autotests.yml"):
-        shutil.copy(root / name, scratch / name)
-    shutil.copytree(root / "source" / assignment, scratch / "source" / assignment)
+    course.scratch_copy(root, scratch, [assignment])
     submitted = scratch / "submitted" / STUDENT / assignment
     shutil.copytree(mine, submitted, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     print(f"grading a copy of {mine.relative_to(root)} ...", flush=True)
@@ -136,16 +131,10 @@ def _order(nb, name):
 
 
 def _reasons(path):
-    import re
-
     out = {}
-    for cell in nbformat.read(path, 4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", "\n".join(output["traceback"]))
-                lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Check failed"]
-                out[grade_id] = (lines[0] if lines else output["ename"])[:100]
+    for grade_id, text in course.error_texts(path).items():
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Check failed"]
+        out[grade_id] = lines[0][:100] if lines else "error"
     return out
 
 

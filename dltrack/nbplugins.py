@@ -1,7 +1,6 @@
 """Preprocessors that nbgrader_config.py puts into nbgrader's own pipeline."""
 import ast
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,8 +19,8 @@ from nbgrader.preprocessors import (
 from traitlets import Bool, Integer
 
 from . import sandbox
+from .course import ANSI
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class KeepDuplicatesGraded(DeduplicateIds):

@@ -8,10 +8,6 @@ Run it by hand to see what a section's checks do:
     python tests/harness.py 01_linear_models
 """
 import copy
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,19 +16,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dltrack import catalog  # noqa: E402
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-NBGRADER = str(Path(sys.executable).parent / "nbgrader")
+from dltrack import catalog, course as course_  # noqa: E402
+from dltrack.course import ANSI  # noqa: E402,F401 - used by the tests through harness
 
 
 def assignments():
     """Assignment ids that have a source notebook."""
-    return sorted(p.parent.name for p in (ROOT / "source").glob("*/*.ipynb"))
+    return course_.assignment_ids(ROOT)
 
 
 def source_notebook(assignment):
-    return next((ROOT / "source" / assignment).glob("*.ipynb"))
+    return course_.source_notebook(ROOT, assignment)
 
 
 def answers(assignment):
@@ -44,24 +38,12 @@ def answers(assignment):
 
 def scratch_course(where, assignment_ids):
     """A copy of the course with only what nbgrader needs, at `where`."""
-    where = Path(where)
-    where.mkdir(parents=True, exist_ok=True)
-    for name in ("nbgrader_config.py", "autotests.yml"):
-        shutil.copy(ROOT / name, where / name)
-    for a in assignment_ids:
-        shutil.copytree(ROOT / "source" / a, where / "source" / a,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    return where
+    return course_.scratch_copy(ROOT, where, assignment_ids)
 
 
 def nbgrader(course, *args, timeout=1800, env=None):
     """Run the nbgrader CLI in `course`; fail loudly if it fails."""
-    run_env = dict(os.environ, **(env or {}))
-    done = subprocess.run([NBGRADER, *args], cwd=course, capture_output=True, text=True,
-                          timeout=timeout, env=run_env)
-    if done.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
+    return course_.nbgrader(course, *args, timeout=timeout, env=env)
 
 
 def substitute(nb, grade_id, code):
@@ -114,14 +96,7 @@ def grades(course, assignment):
 
 def messages(course, assignment, student):
     """grade cell -> the text of its error output in the autograded notebook."""
-    path = next((Path(course) / "autograded" / student / assignment).glob("*.ipynb"))
-    out = {}
-    for cell in nbformat.read(path, 4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                out[grade_id] = ANSI.sub("", "\n".join(output.get("traceback", [])))
-    return out
+    return course_.error_texts(next((Path(course) / "autograded" / student / assignment).glob("*.ipynb")))
 
 
 def grade_variants(course, assignment, generate=True):

@@ -21,7 +21,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 import harness
-from dltrack import sandbox
+from dltrack import course as course_, sandbox
 
 pytestmark = pytest.mark.skipif(not sandbox.available(), reason="bubblewrap is not installed: no memory limit")
 
@@ -360,13 +360,7 @@ def test_each_bad_submission_gets_its_grade_and_a_reason(batch, student):
 
 def errors(path):
     """grade id -> the text of every error its cell shows in the autograded notebook."""
-    out = {}
-    for cell in nbformat.read(path, 4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                out[grade_id] = out.get(grade_id, "") + harness.ANSI.sub("", "\n".join(output.traceback))
-    return out
+    return course_.error_texts(path)
 
 
 @hostile

@@ -13,8 +13,7 @@ from nbgrader.preprocessors import (
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 
 from dltrack.nbplugins import (
-    FailDeletedTests, HideHiddenTests, KeepDuplicatesGraded, LimitOutputSize, SandboxedExecute,
-    grade_misnamed_notebook)
+    FailDeletedTests, HideHiddenTests, JudgedExecute, KeepDuplicatesGraded, LimitOutputSize, prepare_student)
 
 here = os.path.dirname(os.path.abspath(__file__))
 c = get_config()  # noqa: F821 - provided by traitlets
@@ -36,7 +35,9 @@ c.Execute.error_on_timeout = {
     "ename": "CellTimeoutError", "evalue": "",
     "traceback": [f"\x1b[0;31mCellTimeoutError\x1b[0m: this cell ran longer than {c.Execute.timeout} s "
                   "and was stopped; it scores zero"]}
-c.SandboxedExecute.memory_limit = int(os.environ.get("DLTRACK_KERNEL_MEMORY_MB", "2048")) * 2**20
+# Seconds a whole notebook may run when autograded; the cells not yet run then score zero.
+c.JudgedExecute.notebook_budget = int(os.environ.get("DLTRACK_NOTEBOOK_BUDGET", "300"))
+c.JudgedExecute.memory_limit = int(os.environ.get("DLTRACK_KERNEL_MEMORY_MB", "2048")) * 2**20
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
 c.LimitOutputSize.max_chars = 20_000
@@ -46,10 +47,11 @@ c.Autograde.sanitize_preprocessors = [
     ClearOutput, KeepDuplicatesGraded, OverwriteKernelspec, OverwriteCells, FailDeletedTests,
     CheckCellMetadata]
 c.Autograde.autograde_preprocessors = [
-    SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputSize, SaveAutoGrades,
+    JudgedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputSize, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata]
-# A notebook submitted under another name is graded, with a note, instead of stopping with an error.
-c.Autograde.pre_convert_hook = functools.partial(grade_misnamed_notebook, here)
+# Autograde stops before grading anyone when a grading kernel cannot import the checks; a notebook
+# submitted under another name is graded, with a note, instead of stopping with an error.
+c.Autograde.pre_convert_hook = functools.partial(prepare_student, here)
 
 # Worked solutions and feedback never show the hidden tests.
 c.GenerateSolution.preprocessors = [

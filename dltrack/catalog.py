@@ -16,11 +16,12 @@ Fields of a mistake:
 """
 import ast
 import functools
-import sys
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from .compare import difference, kind
 
 HERE = Path(__file__).parent / "catalogs"
 
@@ -45,56 +46,51 @@ def defined_names(code):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
 
 
-def _entries_defining(name):
-    """Mistakes that define `name`: the notebook's own section first, where it is known.
-
-    A kernel runs in its notebook's folder, which is named after the assignment.
-    """
-    here = Path.cwd().name
-    return _defining(name, here if here in assignments() else None)
-
-
 @functools.cache
-def _defining(name, assignment):
-    pool = [assignment] if assignment else assignments()
+def entries(assignment, name):
+    """The mistakes of `assignment` (of every assignment when None) that define `name`."""
+    pool = [assignment] if assignment in assignments() else assignments()
     return [m for a in pool for m in load(a) if name in defined_names(m["code"])]
 
 
-def build(mistake, name):
-    """The wrong object `name` from a mistake's code, run beside the notebook."""
-    main = sys.modules.get("__main__")
-    namespace = dict(vars(main)) if main else {}
-    namespace.update(np=np, __name__="catalog")
-    exec(compile(mistake["code"], f"<catalog {mistake['id']}>", "exec"), namespace)
-    return namespace[name]
+def build(mistake, name, namespace):
+    """The wrong object `name` from a mistake's code, run in a copy of the notebook's `namespace`."""
+    scope = dict(namespace)
+    scope.update(np=np, __name__="catalog")
+    exec(compile(mistake["code"], f"<catalog {mistake['id']}>", "exec"), scope)
+    return scope[name]
 
 
-def recognise(exercise, inputs, got, expected=None, error=None):
+class Answer:
+    """What one call gave: an output (plain data) or an error (its type name and message)."""
+
+    def __init__(self, output=None, error=None):
+        self.output, self.error = output, error
+
+    @property
+    def failed(self):
+        return self.error is not None
+
+
+def recognise(assignment, name, run, answer, expected=None, rtol=1e-6, atol=1e-9, dtype=None):
     """A sentence naming each catalogued mistake that the answer matches, or None.
 
-    The answer is `got` (an output that differs from `expected`) or `error` (an
-    exception). A mistake matches when it fails the same way on the same input.
+    `run(obj)` calls a candidate object on the failing input and returns its Answer;
+    `answer` is the student's Answer (an output that differs from `expected`, or an
+    error). A mistake matches when it fails the same way on the same input.
     """
-    if isinstance(error, NotImplementedError):
+    if answer.failed and answer.error[0] == "NotImplementedError":
         return None  # an unwritten stub is not a mistake
-    name = getattr(exercise.obj, "__name__", None)
     found = [f"This looks like a known mistake: {m['why']} Reread \"{m['reread']}\"."
-             for m in _entries_defining(name)
-             if _same_failure(exercise, m, name, inputs, got, expected, error)]
+             for m in entries(assignment, name)
+             if _same_failure(run(m), answer, expected, rtol, atol, dtype)]
     return "\n".join(found[:3]) or None
 
 
-def _same_failure(exercise, mistake, name, inputs, got, expected, error):
-    from .check import _kind, difference  # check imports this module
-
-    try:
-        wrong = exercise._output(inputs, obj=build(mistake, name))
-    except Exception as exc:  # noqa: BLE001 - a wrong answer may raise
-        return error is not None and type(exc) is type(error) and str(exc) == str(error)
-    if error is not None:
-        return False
-    tol = dict(rtol=exercise.rtol, atol=exercise.atol)
-    scalar_or_array = isinstance(wrong, (np.ndarray, np.generic, int, float))
-    same_kind = _kind(wrong) if scalar_or_array else None
-    return (difference(wrong, expected, dtype=exercise.dtype, **tol) is not None
-            and difference(got, wrong, dtype=same_kind, **tol) is None)
+def _same_failure(wrong, answer, expected, rtol, atol, dtype):
+    if wrong.failed or answer.failed:
+        return wrong.error == answer.error
+    out = wrong.output
+    scalar_or_array = isinstance(out, (np.ndarray, np.generic, int, float))
+    return (difference(out, expected, rtol, atol, dtype) is not None
+            and difference(answer.output, out, rtol, atol, kind(out) if scalar_or_array else None) is None)

@@ -5,44 +5,36 @@ known answers (`expect`), properties (`holds`) or, in hidden tests, for its
 outputs on seeded random cases (`run`), which are compared with the outputs
 the reference solution gave when the assignment was generated (`Expected`).
 
-A failure raises `CheckFailed`. It names the input, the expected and the
-received value, and a catalogued mistake when the answer matches one. It
-renders without a traceback, so no line of a hidden test is ever shown.
-
-The checks resist the easy ways of fooling them. An output is copied into plain
-numbers right after the call (`_plain`), so no student code runs while it is
-compared: no `__eq__` that always says yes, no `__array__` that answers twice.
-The comparison uses NumPy functions bound here at import, not numpy's names at
-the time of the call. When grading, nbgrader reloads this module before each
-test cell (dltrack.nbplugins.SandboxedExecute), which also puts back numpy's
-functions as they were before any student code ran.
+The same test cell works in three places:
+  - in JupyterLab (the student's self-check) it calls the student's object and
+    judges at once: a failure raises `CheckFailed`, which names the input, the
+    expected and the received value, and a catalogued mistake when the answer
+    matches one;
+  - in the grading kernel (`begin_recording`) it only calls the student's
+    object and records each answer as plain data, judging nothing;
+  - in the grader (dltrack.judge) it runs again outside the kernel, on those
+    recorded answers, and judges there: with the hidden expected values, which
+    never enter the kernel.
 """
-import math
+import copy
+import json
 import os
 import sys
 import traceback
 import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from . import catalog
+from .compare import A, Opaque, difference, encode, inf, nan, plain, same, show, to_wire  # noqa: F401
 
-nan, inf = math.nan, math.inf
-
-# numpy as it was at the first import, before a student's code could replace its
-# functions (np.allclose = ...); kept across reloads, and put back at each one.
-try:
-    _NUMPY  # noqa: B018 - defined when this is a reload
-except NameError:
-    _NUMPY = {module: dict(vars(module)) for module in (np, np.linalg, np.random)}
-for _module, _names in _NUMPY.items():
-    vars(_module).update(_names)
-_array, _copy, _errstate = np.array, np.copy, np.errstate
-_absolute, _isfinite, _isnan = np.absolute, np.isfinite, np.isnan
 # Where installed code lives: a graded object whose code comes from there was imported.
 _INSTALLED = tuple(os.path.realpath(p) + os.sep for p in {
     sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))})
+_RECORD = None  # the answers recorded in the grading kernel, a list while recording
+_JUDGE = None   # the grader's judge while it replays a test cell (dltrack.judge)
 
 
 class CheckFailed(AssertionError):
@@ -70,106 +62,63 @@ def written_here(obj, name):
             f"{origin}. Write your own code in the solution cell.")
 
 
-def show(value, width=300):
-    """A short, readable text of a value: arrays by shape, dtype and values."""
-    if isinstance(value, np.ndarray):
-        with np.printoptions(precision=6, threshold=30, edgeitems=3):
-            body = np.array2string(value, separator=", ")
-        body = " ".join(body.split())
-        text = f"array of shape {value.shape}, dtype {value.dtype}: {body}"
-    elif isinstance(value, np.generic):
-        text = repr(value.item())
-    elif isinstance(value, dict):
-        text = ", ".join(f"{k}={show(v, width)}" for k, v in value.items())
-    else:
-        text = repr(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
+# ---------------------------------------------------------------- recording in the grading kernel
+
+def begin_recording():
+    """From now on test cells record answers instead of judging them (the grading kernel)."""
+    global _RECORD
+    _RECORD = []
 
 
-def _kind(value):
-    dtype = _array(value).dtype
-    return "float" if dtype.kind == "f" else "int" if dtype.kind in "iub" else dtype.kind
+def take_record():
+    """The answers recorded since `begin_recording`, as JSON; recording stops."""
+    global _RECORD
+    record, _RECORD = _RECORD, None
+    return json.dumps(record)
 
 
-def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
-    """None when `got` matches `expected`, else one sentence saying how not."""
-    if expected is None:
-        return None if got is None else f"expected None, got {show(got)}"
-    if isinstance(expected, (tuple, list)) and not _numeric(expected):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected a sequence of {len(expected)} items, got {show(got)}"
-        for i, (g, e) in enumerate(zip(got, expected)):
-            why = difference(g, e, rtol, atol, dtype)
-            if why:
-                return f"item {i}: {why}"
-        return None
-    try:
-        g = _array(got)
-        e = _array(expected)
-        if g.dtype.kind not in "biuf":
-            return f"expected numbers, got {show(got)}"
-    except Exception:  # noqa: BLE001 - a student's object can fail anyhow
-        return f"expected numbers, got {show(got)}"
-    if g.shape != e.shape:
-        return f"expected shape {e.shape}, got shape {g.shape}"
-    if dtype and _kind(g) != dtype:
-        return f"expected {dtype} values, got dtype {g.dtype}"
-    g, e = g.astype(float), e.astype(float)
-    with _errstate(all="ignore"):  # np.isclose, with ufuncs and operators only
-        close = ((_absolute(g - e) <= atol + rtol * _absolute(e)) & _isfinite(e)) | (g == e)
-        bad = ~(close | (_isnan(g) & _isnan(e)))
-        if not bad.any():
-            return None
-        gap = np.where(bad, np.abs(np.nan_to_num(g - e, nan=inf)), -1.0)
-    worst = np.unravel_index(np.argmax(gap), g.shape)
-    if not g.ndim:
-        return f"expected {e[()]:.6g}, got {g[()]:.6g}"
-    where = tuple(int(i) for i in worst)
-    return (f"worst element at index {where}: expected {e[worst]:.6g}, got {g[worst]:.6g} "
-            f"({int(bad.sum())} of {bad.size} elements differ)")
-
-
-def _numeric(value):
-    try:
-        return _array(value).dtype.kind in "biuf"
-    except Exception:  # noqa: BLE001
-        return False
-
-
-class _Opaque:
-    """An output that is not made of numbers, kept only as the name of its type."""
-
-    def __init__(self, value):
-        self.text = f"an object of type {type(value).__name__}"
-
-    def __repr__(self):
-        return self.text
-
-
-def _plain(value):
-    """A copy of an output made of plain Python and NumPy values, taken once, right after the call."""
-    if value is None or type(value) in (bool, int, float, complex, str):
-        return value
-    if isinstance(value, (tuple, list)):
-        return (tuple if isinstance(value, tuple) else list)(_plain(v) for v in value)
-    try:
-        array = _array(value, copy=True)  # a plain ndarray: its subclass and methods are gone
-    except Exception:  # noqa: BLE001 - a student's object can fail anyhow
-        return _Opaque(value)
-    if array.dtype.kind not in "biufc":
-        return _Opaque(value)
-    return array if array.ndim else array[()]
-
-
-def _student_error(exc):
-    """The exception as the student should read it: their own frames only."""
-    if isinstance(exc, NotImplementedError):
-        return "it raised NotImplementedError: the solution is not written yet"
+def _where(exc):
+    """The line of the student's own code that raised `exc`, or ""."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if "ipykernel" in f.filename or f.filename.startswith("<")]
-    where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
-    return f"it raised {type(exc).__name__}: {exc}{where}"
+    return f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
 
+
+def _unchanged(before, after):
+    """False when an input was changed in place by the call."""
+    if isinstance(before, np.ndarray):
+        return isinstance(after, np.ndarray) and before.shape == after.shape and \
+            np.array_equal(before, after, equal_nan=before.dtype.kind in "fc")
+    if isinstance(before, (list, tuple)):
+        return type(after) is type(before) and len(after) == len(before) and \
+            all(_unchanged(b, a) for b, a in zip(before, after))
+    if isinstance(before, dict):
+        return isinstance(after, dict) and before.keys() == after.keys() and \
+            all(_unchanged(before[k], after[k]) for k in before)
+    return True
+
+
+def call_on(call, obj, inputs):
+    """Call `call(obj, **copies of inputs)`: an Answer with the output as plain data."""
+    copies = copy.deepcopy(inputs)
+    # nbgrader scores a cell 0 for anything on stderr: a warning is not a wrong answer.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            answer = catalog.Answer(output=plain(call(obj, **copies)))
+        except Exception as exc:  # noqa: BLE001 - a student's object can fail anyhow
+            answer = catalog.Answer(error=(type(exc).__name__, str(exc)[:2000]))
+            answer.where = _where(exc)
+    answer.changed = [k for k in inputs if not _unchanged(inputs[k], copies[k])]
+    return answer
+
+
+def to_record(answer):
+    return {"kind": "call", "output": to_wire(answer.output), "error": answer.error and
+            [*answer.error, answer.where], "changed": answer.changed}
+
+
+# ---------------------------------------------------------------- the exercise
 
 class Exercise:
     """One graded object, called the same way by every check of a test cell.
@@ -178,50 +127,107 @@ class Exercise:
     obj   -- the student's function or class
     call  -- call(obj, **inputs) -> output; default obj(**inputs)
     dtype -- "float" or "int" to require that kind of number, else None
+    may_change_inputs -- False (the default) when the contract says the inputs stay as they were
     """
 
-    def __init__(self, name, obj, call=None, rtol=1e-6, atol=1e-9, dtype=None):
-        written_here(obj, name)
+    def __init__(self, name, obj, call=None, rtol=1e-6, atol=1e-9, dtype=None, may_change_inputs=False):
         self.name, self.obj = name, obj
         self.call = call or (lambda f, **inputs: f(**inputs))
         self.rtol, self.atol, self.dtype = rtol, atol, dtype
+        self.may_change_inputs = may_change_inputs
+        if _JUDGE is not None:
+            refused = _JUDGE.take("new")["refused"]
+            if refused:
+                raise CheckFailed(str(refused)[:1000])
+        elif _RECORD is not None:
+            try:
+                written_here(obj, name)
+                _RECORD.append({"kind": "new", "refused": None})
+            except CheckFailed as exc:
+                _RECORD.append({"kind": "new", "refused": str(exc)})
+        else:
+            written_here(obj, name)
 
-    def _output(self, inputs, obj=None):
-        copies = {k: _copy(v) if isinstance(v, np.ndarray) else v
-                  for k, v in inputs.items()}
-        # nbgrader scores a cell 0 for anything on stderr: a warning is not a wrong answer.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _plain(self.call(self.obj if obj is None else obj, **copies))
+    # -- where the answers come from
 
-    def _fail(self, inputs, what, got=None, expected=None, error=None):
+    def _answer(self, inputs):
+        """The student's answer on `inputs`: called here, or taken from the grading kernel's record."""
+        if _JUDGE is not None:
+            return _JUDGE.answer(_JUDGE.take("call"))
+        answer = call_on(self.call, self.obj, inputs)
+        if _RECORD is not None:
+            _RECORD.append(to_record(answer))
+        return answer
+
+    def _candidate(self, inputs, mistake):
+        """What a catalogued mistake answers on `inputs`."""
+        name = getattr(self.obj, "__name__", None)
+        where = _JUDGE.namespace if _JUDGE is not None else vars(sys.modules.get("__main__", types))
+        try:
+            wrong = catalog.build(mistake, name, where)
+        except Exception as exc:  # noqa: BLE001 - a catalog entry that cannot be built matches nothing
+            return catalog.Answer(error=("CatalogEntryBroken", str(exc)))
+        return call_on(self.call, wrong, inputs)
+
+    # -- judging
+
+    @property
+    def judging(self):
+        return _RECORD is None
+
+    def _fail(self, inputs, what, answer=None, expected=None):
         lines = [f"{self.name} {what}", f"  input:    {show(inputs)}"]
         if expected is not None:
-            lines += [f"  expected: {show(expected)}", f"  got:      {show(got)}"]
-        hint = catalog.recognise(self, inputs, got, expected, error)
+            lines += [f"  expected: {show(expected)}", f"  got:      {show(answer.output)}"]
+        assignment = _JUDGE.assignment if _JUDGE is not None else Path.cwd().name
+        hint = answer and catalog.recognise(
+            assignment, getattr(self.obj, "__name__", None), lambda m: self._candidate(inputs, m),
+            answer, expected, self.rtol, self.atol, self.dtype)
         if hint:
             lines.append(hint)
         raise CheckFailed("\n".join(lines))
 
+    def _raised(self, inputs, answer, label=""):
+        kind, message = answer.error
+        if kind == "NotImplementedError":
+            what = "it raised NotImplementedError: the solution is not written yet"
+        else:
+            what = f"it raised {kind}: {message}{getattr(answer, 'where', '')}"
+        self._fail(inputs, f"{what}{label}", answer)
+
+    def _unchanged_inputs(self, inputs, answer, label=""):
+        if answer.changed and not self.may_change_inputs:
+            names = ", ".join(answer.changed)
+            self._fail(inputs, f"changed its input {names} in place{label}. Work on a copy "
+                       "(for example x = x.copy(), or x = x - ... instead of x -= ...): "
+                       "the caller's arrays must stay as they were.")
+
     def expect(self, expected, **inputs):
         """Check one known answer."""
-        try:
-            got = self._output(inputs)
-        except Exception as exc:  # noqa: BLE001
-            self._fail(inputs, _student_error(exc), error=exc)
-        why = difference(got, expected, self.rtol, self.atol, self.dtype)
+        answer = self._answer(inputs)
+        if not self.judging:
+            return
+        if answer.failed:
+            self._raised(inputs, answer)
+        why = difference(answer.output, expected, self.rtol, self.atol, self.dtype)
         if why:
-            self._fail(inputs, f"gave a wrong answer: {why}.", got, expected)
+            self._fail(inputs, f"gave a wrong answer: {why}.", answer, expected)
+        self._unchanged_inputs(inputs, answer)
 
     def holds(self, prop, says, **inputs):
-        """Check that prop(output) is true; `says` states the property."""
+        """Check that prop(output) is true; `says` states the property. prop sees plain data only."""
+        answer = self._answer(inputs)
+        if not self.judging:
+            return
+        if answer.failed:
+            self._raised(inputs, answer)
         try:
-            got = self._output(inputs)
-            holds = bool(prop(got))
-        except Exception as exc:  # noqa: BLE001
-            self._fail(inputs, _student_error(exc), error=exc)
+            holds = bool(prop(answer.output))
+        except Exception:  # noqa: BLE001 - an output of the wrong kind
+            holds = False
         if not holds:
-            self._fail(inputs, f"breaks a property: {says}.\n  got:      {show(got)}")
+            self._fail(inputs, f"breaks a property: {says}.\n  got:      {show(answer.output)}", answer)
+        self._unchanged_inputs(inputs, answer)
 
     def run(self, cases):
         """Outputs (or errors) on a list of input dicts, for `Run.check`."""
@@ -229,60 +235,45 @@ class Exercise:
 
 
 class Run:
-    """An exercise's outputs on hidden cases; compared by `check`."""
+    """An exercise's answers on hidden cases; compared by `check`."""
 
     def __init__(self, exercise, cases):
-        self.exercise, self.cases, self.outputs = exercise, cases, []
-        for inputs in cases:
-            try:
-                self.outputs.append((True, exercise._output(inputs)))
-            except Exception as exc:  # noqa: BLE001
-                self.outputs.append((False, exc))
+        self.exercise, self.cases = exercise, cases
+        if _JUDGE is not None:
+            self.answers = _JUDGE.answers(_JUDGE.take("run"), len(cases))
+        else:
+            self.answers = [call_on(exercise.call, exercise.obj, inputs) for inputs in cases]
+            if _RECORD is not None:
+                _RECORD.append({"kind": "run", "answers": [to_record(a) for a in self.answers]})
 
     def __repr__(self):
         # Written into the hidden test when the assignment is generated.
-        for ok, out in self.outputs:
-            if not ok:
-                raise RuntimeError(f"the reference raised {out!r}")
-        return f"Expected([{', '.join(encode(out) for _, out in self.outputs)}])"
+        for answer in self.answers:
+            if answer.failed:
+                raise RuntimeError(f"the reference raised {answer.error}")
+        return f"Expected([{', '.join(encode(a.output) for a in self.answers)}])"
 
-    def check(self, expected):
+    def check(self, expected=None):
         ex = self.exercise
-        for number, (inputs, (ok, got), want) in enumerate(
-                zip(self.cases, self.outputs, expected.values), 1):
-            label = f"(hidden case {number} of {len(self.cases)})"
-            if not ok:
-                ex._fail(inputs, f"{_student_error(got)} {label}", error=got)
-            why = difference(got, want, ex.rtol, ex.atol, ex.dtype)
+        if not ex.judging:
+            return
+        if expected is None or expected.values is None:
+            raise CheckFailed("the hidden test has no expected values: generate the assignment again")
+        for number, (inputs, answer, want) in enumerate(zip(self.cases, self.answers, expected.values), 1):
+            label = f" (hidden case {number} of {len(self.cases)})"
+            if answer.failed:
+                ex._raised(inputs, answer, label)
+            why = difference(answer.output, want, ex.rtol, ex.atol, ex.dtype)
             if why:
-                ex._fail(inputs, f"gave a wrong answer {label}: {why}.", got, want)
+                ex._fail(inputs, f"gave a wrong answer{label}: {why}.", answer, want)
+            ex._unchanged_inputs(inputs, answer, label)
 
 
 class Expected:
     """The reference's outputs on the hidden cases, as written at generation."""
 
-    def __init__(self, values):
+    def __init__(self, values=None):
         self.values = values
 
     def __repr__(self):
         return "Expected(<hidden>)"
-
-
-def A(dtype, shape, flat):  # noqa: N802 - short name for the generated literal
-    """An array from its generated literal."""
-    return np.array(flat, dtype=dtype).reshape(shape)
-
-
-def encode(value):
-    """A Python literal that `A`, `nan` and `inf` turn back into `value`."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        flat = ", ".join(encode(v) for v in np.ravel(value).tolist())
-        return f"A({str(value.dtype)!r}, {tuple(np.shape(value))!r}, [{flat}])"
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(encode(v) for v in value)
-        return f"({inner},)" if isinstance(value, tuple) else f"[{inner}]"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, (bool, int, float)) or value is None:
-        return repr(value)
-    raise TypeError(f"cannot write {type(value).__name__} into a hidden test")

@@ -1,13 +1,18 @@
 """Preprocessors that nbgrader_config.py puts into nbgrader's own pipeline."""
 import ast
+import functools
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
+import zmq
 
-from IPython.core.inputtransformer2 import TransformerManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
@@ -18,8 +23,13 @@ from nbgrader.preprocessors import (
     ClearHiddenTests, DeduplicateIds, Execute, LimitOutput, NbGraderPreprocessor)
 from traitlets import Bool, Integer
 
+import dltrack
+
 from . import sandbox
 from .course import ANSI
+from .judge import MAX_RECORD, Judge, kernel_source
+
+MAX_MESSAGE = 2 * MAX_RECORD + 2**20  # bytes of one message from a grading kernel
 
 
 
@@ -62,6 +72,49 @@ class FailDeletedTests(NbGraderPreprocessor):
                                           solution=False, task=False, schema_version=3)
             nb.cells.append(cell)
         return nb, resources
+
+
+class GradingCannotStart(SystemExit):
+    """The grading environment is broken: stop before anyone is graded (exit status 2)."""
+
+    def __init__(self, why):
+        print(f"[dltrack] autograde cannot start: {why}", file=sys.stderr, flush=True)
+        super().__init__(2)
+
+
+@functools.cache
+def check_environment(course_root):
+    """Stop (GradingCannotStart) unless a grading kernel imports the checks this nbgrader uses."""
+    mine = Path(dltrack.__file__).resolve().parent
+    theirs = Path(course_root, "dltrack")
+    if theirs.is_dir() and theirs.resolve() != mine:
+        raise GradingCannotStart(
+            f"this course has its own dltrack package at {theirs}, but nbgrader runs with the one at "
+            f"{mine}. Activate this course's virtual environment (or run `pip install -e .` in "
+            f"{course_root}) and grade again.")
+    probe = [sys.executable, "-c", "import dltrack.check, numpy; print(dltrack.check.__file__)"]
+    with tempfile.TemporaryDirectory() as work, tempfile.TemporaryDirectory() as private:
+        fd = None
+        if sandbox.available():
+            probe, fd = sandbox.command(probe, work, private)
+        try:
+            done = subprocess.run(probe, cwd=work, capture_output=True, text=True, timeout=120,
+                                  pass_fds=(fd,) if fd is not None else ())
+        finally:
+            if fd is not None:
+                os.close(fd)
+    found = done.stdout.strip()
+    if done.returncode != 0 or Path(found).resolve().parent != mine:
+        raise GradingCannotStart(
+            f"a grading kernel cannot import the course's checks from {mine} "
+            f"({(done.stderr.strip().splitlines() or [found or 'no output'])[-1]}). Install the course "
+            f"into the Python that runs nbgrader (`pip install -r requirements.txt`) and grade again.")
+
+
+def prepare_student(course_root, assignment, student, notebooks):
+    """Autograde's pre_convert_hook: the environment checked once, then a misnamed notebook renamed."""
+    check_environment(str(course_root))
+    grade_misnamed_notebook(course_root, assignment, student, notebooks)
 
 
 def grade_misnamed_notebook(course_root, assignment, student, notebooks):
@@ -123,6 +176,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = os.path.join(self.private, "ipc")
         self.seccomp_fd = None
 
+    def client(self, **kwargs):
+        """A client that drops any message bigger than MAX_MESSAGE: a flood never fills nbgrader's memory."""
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        return kc
+
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         workdir = self._launch_args.get("cwd") or os.getcwd()
@@ -147,30 +206,35 @@ class SandboxedKernelManager(AsyncKernelManager):
     cleanup_resources = _async_cleanup_resources  # the public name, as AsyncKernelManager has it
 
 
-# Run silently in the kernel before the first cell: seeded randomness, and the checks
-# imported before any student code runs (dltrack.check keeps numpy's functions as they are).
-SEED = "import random, numpy, dltrack.check\nrandom.seed(0)\nnumpy.random.seed(0)\ndel random, numpy, dltrack"
-# Run silently before each test cell: the course's modules reloaded from disk, IPython's
-# error display back, then the imports of the notebook's locked cells again, so that
-# what a student's cells changed (a replaced check, a home-made Exercise) is undone.
-RESTORE = """\
-def _dltrack_restore():
-    import importlib, sys
-    for name in sorted(n for n in sys.modules if n.startswith("dltrack.")):
-        importlib.reload(sys.modules[name])
-    get_ipython().custom_exceptions = ()
-_dltrack_restore()
-del _dltrack_restore
+# Run silently in the kernel before the first cell: seeded randomness, the checks imported
+# from where they are installed, and the kernel's working folder moved to the end of the
+# import path, so that a file submitted beside the notebook never replaces a module.
+SEED = """\
+import random, sys, numpy, dltrack.check
+random.seed(0)
+numpy.random.seed(0)
+sys.path[:] = [p for p in sys.path if p not in ("", ".")] + [""]
+del random, sys, numpy, dltrack
 """
+BEGIN = "__import__('dltrack.check').check.begin_recording()"
+TAKE = "__import__('dltrack.check').check.take_record()"
 
 
-class SandboxedExecute(Execute):
-    """nbgrader's Execute with the kernel in a sandbox, the checks restored before each
-    test cell, and a kernel that dies or hangs graded as such: the cell where it stopped
-    and every cell after it score zero, with the reason in their output."""
+class JudgedExecute(Execute):
+    """nbgrader's Execute where the kernel computes and the grader judges.
+
+    The kernel runs in a sandbox (dltrack.sandbox), in a throwaway copy of the
+    submission's folder, so nbgrader never touches a file it may have made. A test
+    cell runs there without its hidden values and hands back only the student's
+    answers as plain data; dltrack.judge judges them here and writes the verdict into
+    the cell's outputs, which nbgrader then scores. A kernel that dies or hangs, or a
+    notebook that uses up its time budget, scores zero from the cell where it stopped.
+    """
 
     use_sandbox = Bool(True, help="run kernels in dltrack.sandbox when bubblewrap is installed").tag(config=True)
     memory_limit = Integer(2 * sandbox.GiB, help="bytes of address space a kernel may use").tag(config=True)
+    notebook_budget = Integer(300, help="seconds a whole notebook may run").tag(config=True)
+    max_output_chars = Integer(1_000_000, help="characters of output a cell keeps while it runs").tag(config=True)
 
     def create_kernel_manager(self):
         if self.use_sandbox and sandbox.available():
@@ -183,25 +247,40 @@ class SandboxedExecute(Execute):
         return km
 
     def preprocess(self, nb, resources=None, km=None):
-        self.stopped, self.seeded = None, False
-        return super().preprocess(nb, resources, km)
+        self.stopped, self.seeded, self.began = None, False, time.monotonic()
+        info = resources["nbgrader"]
+        self.judge = Judge(info["assignment"])
+        self.instructor = _instructor_cells(info)
+        folder = resources.setdefault("metadata", {}).get("path") or "."
+        work = tempfile.mkdtemp(prefix="dltrack-work-")
+        _copy_regular_files(folder, work)
+        resources["metadata"]["path"] = work
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            resources["metadata"]["path"] = folder
+            shutil.rmtree(work, ignore_errors=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
+        meta = cell.metadata.get("nbgrader", {})
+        mine = self.instructor.get(meta.get("grade_id"))
         try:
             if self.stopped:
+                return self._failed(cell, "KernelStopped", f"not run: {self.stopped}")
+            if self._left() <= 0:
+                self.stopped = f"the notebook used up its time budget of {self.notebook_budget} s"
                 return self._failed(cell, "KernelStopped", f"not run: {self.stopped}")
             if not self.seeded:
                 self.seeded = True
                 self._silently(SEED)
-            if utils.is_grade(cell) and not utils.is_solution(cell):
-                why = self._silently(RESTORE + self._imports())
-                if why:
-                    return self._failed(cell, "ChecksTampered",
-                                        f"the course's checks could not be restored ({why}); "
-                                        "has this notebook changed them?")
-            return super().preprocess_cell(cell, resources, index)
+            if mine and utils.is_grade(cell) and not utils.is_solution(cell):
+                return self._test_cell(cell, mine, resources, index)
+            self._run(cell, resources, index)
+            if mine and meta.get("locked"):
+                self.judge.given(mine)
+            return cell, self.resources
         except DeadKernelError:
             self.stopped = (f"the kernel died in {_name(cell, index)} (it ran out of its "
                             f"{self.memory_limit / sandbox.GiB:g} GiB of memory, or was made to exit)")
@@ -214,6 +293,59 @@ class SandboxedExecute(Execute):
         self.log.error("%s: %s", resources.get("nbgrader", {}).get("student", ""), self.stopped)
         return self._failed(cell, "KernelStopped", self.stopped)
 
+    def _test_cell(self, cell, source, resources, index):
+        """Run the test in the kernel without its hidden values; judge its answers here."""
+        theirs = cell.source
+        cell.source = kernel_source(source)
+        try:
+            self._silently(BEGIN)
+            self._run(cell, resources, index)
+        finally:
+            cell.source = theirs
+        record = self._record()
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        kernel_error = _error_line(errors[-1]) if errors else None
+        verdict = self.judge.verdict(source, record, kernel_error)
+        # The verdict alone scores the cell: the kernel's errors and results (which nbgrader
+        # would read as a partial grade) are dropped, what it printed is kept.
+        cell.outputs = [o for o in cell.outputs if o.output_type not in ("error", "execute_result")]
+        if verdict:
+            cell.outputs.insert(0, new_output(
+                "error", ename="CheckFailed", evalue=verdict.splitlines()[0],
+                traceback=["\x1b[0;31mCheck failed\x1b[0m", *verdict.splitlines()]))
+        if self._left() <= 0 and not self.stopped:
+            self.stopped = f"the notebook used up its time budget of {self.notebook_budget} s"
+        return cell, self.resources
+
+    def _run(self, cell, resources, index):
+        """Execute the cell in the kernel, its time limited by the cell's and the notebook's."""
+        self.cell_chars, self.cut = 0, False
+        budget_first = self._left() < self.timeout
+        self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "", "traceback": [
+            "\x1b[0;31mCellTimeoutError\x1b[0m: " + (
+                f"the notebook used up its time budget of {self.notebook_budget} s in this cell; "
+                "this cell and the ones after it score zero" if budget_first else
+                f"this cell ran longer than {self.timeout} s and was stopped; it scores zero")]}
+        super().preprocess_cell(cell, resources, index)
+
+    def _left(self):
+        return self.notebook_budget - (time.monotonic() - self.began)
+
+    def _get_timeout(self, cell):
+        return max(1, int(min(self.timeout, self._left()) + 0.999))
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep a cell's output only up to max_output_chars, while it runs."""
+        self.cell_chars += len(json.dumps(msg.get("content", {}).get("data", ""))) + \
+            len(msg.get("content", {}).get("text", ""))
+        if self.cell_chars <= self.max_output_chars or msg["msg_type"] == "error":
+            return super().output(outs, msg, display_id, cell_index)
+        if not self.cut:
+            self.cut = True
+            outs.append(new_output("stream", name="stdout", text=(
+                f"\n... output cut: this cell printed more than {self.max_output_chars:,} characters ...\n")))
+        return None
+
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
         outputs = kwargs["cell"].outputs
@@ -225,29 +357,49 @@ class SandboxedExecute(Execute):
             "error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])]
         return cell, self.resources
 
-    def _silently(self, code):
-        """Run code in the kernel without output; None, or what went wrong."""
-        reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False))
+    def _silently(self, code, **expressions):
+        """Run code in the kernel without output; the reply's content."""
+        reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False,
+                                                    user_expressions=expressions))
         if reply is None:
             raise CellTimeoutError("no reply")
-        content = reply["content"]
-        if content.get("status") == "ok":
-            return None
-        return f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
+        return reply["content"]
 
-    def _imports(self):
-        """The import statements of the notebook's locked cells (the course's setup)."""
-        lines = []
-        for cell in self.nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade"):
-                try:
-                    tree = ast.parse(TransformerManager().transform_cell(cell.source))
-                except SyntaxError:
-                    continue
-                lines += [ast.unparse(node) for node in tree.body
-                          if isinstance(node, (ast.Import, ast.ImportFrom))]
-        return "\n".join(lines)
+    def _record(self):
+        """What the kernel recorded of the test cell just run: a JSON text, or None."""
+        value = self._silently("", record=TAKE).get("user_expressions", {}).get("record", {})
+        text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
+        if not isinstance(text, str) or len(text) > 2 * MAX_RECORD:
+            return None
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+
+
+def _instructor_cells(info):
+    """grade_id -> the instructor's source, from the gradebook, of every locked or graded cell."""
+    with Gradebook(info["db_url"]) as gb:
+        notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        return {c.name: c.source for c in notebook.source_cells
+                if c.cell_type == "code" and (c.locked or c.name in {g.name for g in notebook.grade_cells})}
+
+
+def _copy_regular_files(src, dest):
+    """Copy the regular files and folders of `src` into `dest`, never a link, FIFO or device."""
+    for entry in os.scandir(src):
+        target = os.path.join(dest, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            os.mkdir(target)
+            _copy_regular_files(entry.path, target)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, target, follow_symlinks=False)
+
+
+def _error_line(output):
+    text = ANSI.sub("", "\n".join(output.get("traceback", []))).strip()
+    last = text.splitlines()[-1] if text else ""
+    return last if output.get("ename", "") in last else f"{output.get('ename')}: {output.get('evalue')}"
 
 
 def _name(cell, index):

@@ -58,7 +58,7 @@ def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size
     args += ["--bind", workdir, workdir, "--bind", private, private, "--chdir", workdir,
              "--clearenv", "--setenv", "HOME", "/tmp/home", "--setenv", "TMPDIR", "/tmp",
              "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
-             "--setenv", "PYTHONHASHSEED", "0"]
+             "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONSAFEPATH", "1"]
     for name in KEEP_ENV:
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]

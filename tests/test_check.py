@@ -1,11 +1,13 @@
 """The helper package on its own: checks, messages, the literal of hidden tests, gradients, plugins."""
+import copy
+import json
 import math
 
 import nbformat
 import numpy as np
 import pytest
 
-from dltrack import catalog
+from dltrack import catalog, judge
 from dltrack.check import A, CheckFailed, Exercise, Expected, difference, encode, inf, nan, show
 from dltrack.gradcheck import numerical_gradient, relative_error
 from dltrack.nbplugins import HideHiddenTests, KeepDuplicatesGraded
@@ -158,3 +160,93 @@ def test_a_duplicated_graded_cell_becomes_a_plain_cell():
                                          nbformat.v4.new_code_cell("a", metadata=dict(meta))])
     nb, _ = KeepDuplicatesGraded().preprocess(nb, {})
     assert "nbgrader" not in nb.cells[0].metadata and nb.cells[1].metadata["nbgrader"]["grade_id"] == "t"
+
+
+# ---------------------------------------------------------------- the kernel computes, the judge judges
+
+TEST_CELL = '''
+from dltrack.check import Exercise
+ex = Exercise("double", double)
+ex.expect(np.array([2.0, 4.0]), x=np.array([1.0, 2.0]))
+ex.holds(lambda out: out >= 0, "never negative", x=3.0)
+### BEGIN HIDDEN TESTS
+cases = [dict(x=np.arange(3.0)), dict(x=-1.5)]
+from dltrack.check import A, Expected, nan, inf
+ex.run(cases).check(Expected([A('float64', (3,), [0.0, 2.0, 4.0]), -3.0]))
+### END HIDDEN TESTS
+'''
+
+
+def kernel_record(code, source=TEST_CELL):
+    """What a grading kernel hands back for `source` when the student wrote `code`."""
+    from dltrack import check
+
+    namespace = {"__name__": "__main__", "np": np}
+    exec(code, namespace)
+    check.begin_recording()
+    try:
+        exec(judge.kernel_source(source), namespace)
+    finally:
+        record = check.take_record()
+    return record
+
+
+def verdict(record, source=TEST_CELL):
+    j = judge.Judge("none")
+    j.given("import numpy as np")
+    return j.verdict(source, record)
+
+
+def test_the_kernel_never_sees_the_hidden_values():
+    kernel = judge.kernel_source(TEST_CELL)
+    assert "Expected()" in kernel and "-3.0" not in kernel and "A('float64'" not in kernel
+    assert kernel.replace("Expected()", "") == TEST_CELL.replace(
+        "Expected([A('float64', (3,), [0.0, 2.0, 4.0]), -3.0])", "")
+
+
+def test_the_judge_passes_a_right_record_and_names_what_a_wrong_one_got():
+    assert verdict(kernel_record("def double(x):\n    return 2 * x")) is None
+    message = verdict(kernel_record("def double(x):\n    return 3 * x"))
+    assert "double gave a wrong answer" in message and "expected:" in message and "got:" in message
+    hidden = verdict(kernel_record("def double(x):\n    return 2 * x if np.ndim(x) else 7.0"))
+    assert "hidden case 2 of 2" in hidden
+    assert "not written yet" in verdict(kernel_record("def double(x):\n    raise NotImplementedError()"))
+
+
+def test_a_record_that_is_not_exactly_what_the_checks_asked_for_fails():
+    good = json.loads(kernel_record("def double(x):\n    return 2 * x"))
+    assert "no usable answers" in verdict(None)
+    assert "no usable answers" in verdict("not json")
+    assert "stopped before" in verdict(json.dumps(good[:2]))
+    assert "more answers" in verdict(json.dumps(good + [good[1]]))
+    assert "wrong kind" in verdict(json.dumps([good[0], good[-1], *good[1:-1]]))
+    forged = copy.deepcopy(good)
+    forged[1]["output"] = {"array": "|O", "shape": [2], "data": ""}
+    assert "malformed" in verdict(json.dumps(forged))
+
+
+def test_a_property_is_judged_on_plain_data_only():
+    rigged = '''
+class Yes(float):
+    def __ge__(self, other):
+        return True
+def double(x):
+    return Yes(-1.0) if np.ndim(x) == 0 and x == 3.0 else 2 * x
+'''
+    assert "never negative" in verdict(kernel_record(rigged))
+
+
+def test_an_input_changed_in_place_is_named():
+    message = verdict(kernel_record("def double(x):\n    x *= 2\n    return x"))
+    assert "changed its input x in place" in message
+
+
+@pytest.mark.parametrize("value", [
+    np.array([[1.5, -2.0], [nan, inf]]), np.arange(6, dtype=np.int32).reshape(2, 3), np.float64(2.5),
+    (np.zeros((0, 3)), 2.5, 3, True, None, "text"), [1, (2.0, nan)], {"W1": np.eye(2), "b": -inf}, 1 + 2j,
+])
+def test_plain_data_survives_the_wire(value):
+    from dltrack.compare import from_wire, plain, same, to_wire
+
+    value = plain(value)
+    assert same(from_wire(json.loads(json.dumps(to_wire(value)))), value)

@@ -88,7 +88,34 @@ def known_wrong_answers_lose_points(course, assignment, found, scores):
             if s.startswith("wrong-") for c in entry["caught_by"] if scores[s][c][0] >= scores[s][c][1]]
 
 
-GRADED = [reference_gets_full_marks, stub_runs_to_the_end_and_gets_zero,
+SELF_CHECKED = {"01_linear_models", "02_activation_functions"}  # quick notebooks; the code path is shared
+
+
+def self_check_agrees_with_the_judge(course, assignment, found, scores):
+    """The student's self-check (the test cells judging in their own kernel) passes the same cells
+    the grader's judge passes, for the reference, the stub and a few catalogued mistakes."""
+    from nbclient import NotebookClient
+
+    if assignment not in SELF_CHECKED:
+        return []
+    problems = []
+    sample = ["reference", "stub", *[s for s in found if s.startswith("mistake-")][:3]]
+    for student in sample:
+        path = next((course / "autograded" / student / assignment).glob("*.ipynb"))
+        nb = nbformat.read(path, 4)
+        NotebookClient(nb, timeout=120, allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade"):
+                passed = not any(o.output_type == "error" for o in cell.outputs)
+                score, most = scores[student][meta["grade_id"]]
+                if passed != (score == most):
+                    problems.append(f"{student}: {meta['grade_id']} {'passes' if passed else 'fails'} in the "
+                                    f"student's kernel but scores {score:g} / {most:g} when autograded")
+    return problems
+
+
+GRADED = [reference_gets_full_marks, self_check_agrees_with_the_judge, stub_runs_to_the_end_and_gets_zero,
           release_and_solutions_equal_a_fresh_build, each_mistake_loses_points_where_it_should_and_is_named,
           different_correct_answers_keep_full_marks, known_wrong_answers_lose_points]
 

@@ -1,0 +1,179 @@
+"""The grader's judge: every test cell is judged outside the student's kernel.
+
+At autograde the kernel runs a test cell with the hidden expected values cut out
+(`kernel_source`) and only records the student's answers as plain data
+(dltrack.check.begin_recording). The judge, in nbgrader's own process, then runs
+the instructor's test cell from the gradebook again, with its hidden values, in
+a namespace of its own holding the notebook's given cells; every `Exercise` there
+takes its answers from the kernel's record instead of calling the student. What
+the student wrote is never run here: their names are `Placeholder`s.
+"""
+import ast
+import builtins
+import contextlib
+import io
+import json
+import os
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+from . import catalog, check
+from .compare import Malformed, from_wire
+
+MAX_RECORD = 64 * 2**20  # characters of JSON a test cell may hand back
+
+
+class ChannelError(Exception):
+    """The kernel handed back something other than the answers the checks asked for."""
+
+
+class Placeholder:
+    """A name the student defines: the judge never has the object, only its name."""
+
+    def __init__(self, name):
+        self.__name__ = name
+
+    def __repr__(self):
+        return f"your {self.__name__}"
+
+    def __call__(self, *args, **kwargs):
+        raise ChannelError(f"the test needs the value of {self.__name__} outside the kernel")
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise ChannelError(f"the test needs {self.__name__}.{attr} outside the kernel")
+
+
+def kernel_source(source):
+    """The test cell as the kernel runs it: every `Expected(...)` emptied, so no hidden value is in it."""
+    code = source.encode()
+    starts = [0]
+    for line in code.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    spans = []
+    for node in ast.walk(ast.parse(source)):  # a test cell is plain Python
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Expected" \
+                and (node.args or node.keywords):
+            spans.append((starts[node.func.end_lineno - 1] + node.func.end_col_offset,
+                          starts[node.end_lineno - 1] + node.end_col_offset))
+    for begin, end in sorted(spans, reverse=True):
+        code = code[:begin] + b"()" + code[end:]
+    return code.decode()
+
+
+def _python(source):
+    """A cell's source as plain Python (IPython's magics and ! lines turned into calls)."""
+    return TransformerManager().transform_cell(source)
+
+
+class Judge:
+    """The judge of one notebook: its given cells' namespace and the kernel's record of a test cell."""
+
+    def __init__(self, assignment):
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        self.assignment = assignment
+        self.namespace = {"__name__": "__judge__", "__builtins__": builtins}
+        self.record = None
+
+    def _exec(self, source):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(_python(source), "<test>", "exec"), self.namespace)
+
+    def given(self, source):
+        """Run one of the instructor's given cells (setup, data, helpers); None, or why it failed."""
+        try:
+            self._exec(source)
+        except Exception as exc:  # noqa: BLE001 - a given cell may use the student's code
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            _close_figures()
+        return None
+
+    def verdict(self, source, record_json, kernel_error=None):
+        """None when the test cell passes on the kernel's record, else the message of its failure."""
+        try:
+            self.record = _parse(record_json)
+        except ChannelError as exc:
+            return self._stopped(f"The test cell handed back no usable answers ({exc}).", kernel_error)
+        for name in _names(source):
+            if name not in self.namespace and not hasattr(builtins, name):
+                self.namespace[name] = Placeholder(name)
+        check._JUDGE = self
+        try:
+            self._exec(source)
+        except check.CheckFailed as exc:
+            return str(exc)
+        except ChannelError as exc:
+            return self._stopped(f"The test cell could not be judged: {exc}.", kernel_error)
+        except Exception as exc:  # noqa: BLE001 - the instructor's test on odd answers
+            return f"The test failed: {type(exc).__name__}: {exc}"
+        finally:
+            check._JUDGE = None
+            _close_figures()
+        if self.record:
+            return "The test cell handed back more answers than its checks asked for; it scores zero."
+        return None
+
+    @staticmethod
+    def _stopped(what, kernel_error):
+        if kernel_error:
+            return f"{what}\nIn your kernel the cell stopped with {kernel_error}."
+        return what
+
+    # -- called by dltrack.check while it replays a test cell
+
+    def take(self, kind):
+        if not self.record:
+            raise ChannelError("it stopped before this check handed back an answer")
+        item = self.record.pop(0)
+        if type(item) is not dict or item.get("kind") != kind:
+            raise ChannelError(f"an answer of the wrong kind came back where a {kind!r} was due")
+        return item
+
+    def answer(self, item):
+        try:
+            error = item["error"]
+            if error is not None:
+                kind, message, where = (str(e)[:2000] for e in error)
+                answer = catalog.Answer(error=(kind, message))
+                answer.where = where
+            else:
+                answer = catalog.Answer(output=from_wire(item["output"]))
+            answer.changed = [str(n) for n in item["changed"]]
+        except (KeyError, TypeError, ValueError, Malformed) as exc:
+            raise ChannelError(f"a malformed answer ({exc})") from None
+        return answer
+
+    def answers(self, item, count):
+        items = item.get("answers")
+        if type(items) is not list or len(items) != count:
+            raise ChannelError(f"{count} answers were due for the hidden cases")
+        return [self.answer(i) for i in items]
+
+
+def _parse(record_json):
+    if not isinstance(record_json, str) or len(record_json) > MAX_RECORD:
+        raise ChannelError("nothing, or too much")
+    try:
+        record = json.loads(record_json)
+    except ValueError:
+        raise ChannelError("not JSON") from None
+    if type(record) is not list:
+        raise ChannelError("not a list of answers")
+    return record
+
+
+def _names(source):
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _close_figures():
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

@@ -37,6 +37,8 @@ c.Execute.error_on_timeout = {
                   "and was stopped; it scores zero"]}
 # Seconds a whole notebook may run when autograded; the cells not yet run then score zero.
 c.JudgedExecute.notebook_budget = int(os.environ.get("DLTRACK_NOTEBOOK_BUDGET", "300"))
+# What the judge found in each test cell, for `dltrack report` (dltrack/diagnosis.py).
+c.JudgedExecute.diagnosis_dir = os.path.join(here, "diagnoses")
 c.JudgedExecute.memory_limit = int(os.environ.get("DLTRACK_KERNEL_MEMORY_MB", "2048")) * 2**20
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60

@@ -1,10 +1,9 @@
-"""Small cell factories for building and normalising course notebooks.
+"""Cell factories for the course's tests, and the normal form of every committed notebook.
 
-nbgrader's own tests build notebooks this way; so do the course's tests and
-anyone writing a new section with nbformat.
+nbgrader's own tests build notebooks with small factories; so do the course's tests.
 """
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -17,42 +16,14 @@ def _meta(grade_id, *, grade, solution, locked, points=None, task=False):
     return {"nbgrader": meta}
 
 
-def md(text):
-    """A markdown cell of prose."""
-    return new_markdown_cell(text.strip())
-
-
 def code(text):
     """An ordinary code cell the student may run and change."""
     return new_code_cell(text.strip())
 
 
-def given(grade_id, text):
-    """Read-only code the student runs but does not change."""
-    return new_code_cell(text.strip(), metadata=_meta(grade_id, grade=False, solution=False, locked=True))
-
-
-def solution(grade_id, text):
-    """Code with ### BEGIN/END SOLUTION regions that the student writes."""
-    return new_code_cell(text.strip(), metadata=_meta(grade_id, grade=False, solution=True, locked=False))
-
-
 def tests(grade_id, points, text):
     """An autograded test cell worth `points`."""
     return new_code_cell(text.strip(), metadata=_meta(grade_id, grade=True, solution=False, locked=True, points=points))
-
-
-def answer(grade_id, points, text):
-    """A written answer in markdown, graded by hand."""
-    return new_markdown_cell(text.strip(), metadata=_meta(grade_id, grade=True, solution=True, locked=False, points=points))
-
-
-def notebook(cells):
-    """A notebook of `cells` with stable ids and normalised metadata."""
-    nb = new_notebook(cells=cells)
-    for index, cell in enumerate(nb.cells):
-        cell.id = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{index:03d}"
-    return normalise(nb)
 
 
 def normalise(nb, keep_outputs=False):

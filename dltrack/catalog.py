@@ -73,18 +73,22 @@ class Answer:
 
 
 def recognise(assignment, name, run, answer, expected=None, rtol=1e-6, atol=1e-9, dtype=None):
-    """A sentence naming each catalogued mistake that the answer matches, or None.
+    """The catalogued mistakes (at most three) that the answer matches.
 
-    `run(obj)` calls a candidate object on the failing input and returns its Answer;
-    `answer` is the student's Answer (an output that differs from `expected`, or an
-    error). A mistake matches when it fails the same way on the same input.
+    `run(mistake)` calls the mistake's object on the failing input and returns its
+    Answer; `answer` is the student's Answer (an output that differs from
+    `expected`, or an error). A mistake matches when it fails the same way on the
+    same input.
     """
     if answer.failed and answer.error[0] == "NotImplementedError":
-        return None  # an unwritten stub is not a mistake
-    found = [f"This looks like a known mistake: {m['why']} Reread \"{m['reread']}\"."
-             for m in entries(assignment, name)
-             if _same_failure(run(m), answer, expected, rtol, atol, dtype)]
-    return "\n".join(found[:3]) or None
+        return []  # an unwritten stub is not a mistake
+    return [m for m in entries(assignment, name)
+            if _same_failure(run(m), answer, expected, rtol, atol, dtype)][:3]
+
+
+def sentence(mistake):
+    """The line a failure message gives a recognised mistake."""
+    return f"This looks like a known mistake: {mistake['why']} Reread \"{mistake['reread']}\"."
 
 
 def _same_failure(wrong, answer, expected, rtol, atol, dtype):

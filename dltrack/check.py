@@ -38,7 +38,15 @@ _JUDGE = None   # the grader's judge while it replays a test cell (dltrack.judge
 
 
 class CheckFailed(AssertionError):
-    """A check failed; the message says what to fix."""
+    """A check failed; the message says what to fix.
+
+    `mistakes` holds the ids of the catalogued mistakes recognised, `hidden` whether
+    it failed on a hidden case; the grader keeps both (dltrack.diagnosis).
+    """
+
+    def __init__(self, message, mistakes=(), hidden=False, changed=False):
+        super().__init__(message)
+        self.mistakes, self.hidden, self.changed = list(mistakes), hidden, changed
 
     def _render_traceback_(self):
         # IPython shows this instead of a traceback.
@@ -175,17 +183,16 @@ class Exercise:
     def judging(self):
         return _RECORD is None
 
-    def _fail(self, inputs, what, answer=None, expected=None):
+    def _fail(self, inputs, what, answer=None, expected=None, changed=False):
         lines = [f"{self.name} {what}", f"  input:    {show(inputs)}"]
         if expected is not None:
             lines += [f"  expected: {show(expected)}", f"  got:      {show(answer.output)}"]
         assignment = _JUDGE.assignment if _JUDGE is not None else Path.cwd().name
-        hint = answer and catalog.recognise(
+        found = catalog.recognise(
             assignment, getattr(self.obj, "__name__", None), lambda m: self._candidate(inputs, m),
-            answer, expected, self.rtol, self.atol, self.dtype)
-        if hint:
-            lines.append(hint)
-        raise CheckFailed("\n".join(lines))
+            answer, expected, self.rtol, self.atol, self.dtype) if answer else []
+        lines += [catalog.sentence(m) for m in found]
+        raise CheckFailed("\n".join(lines), [m["id"] for m in found], "(hidden case" in what, changed)
 
     def _raised(self, inputs, answer, label=""):
         kind, message = answer.error
@@ -200,7 +207,7 @@ class Exercise:
             names = ", ".join(answer.changed)
             self._fail(inputs, f"changed its input {names} in place{label}. Work on a copy "
                        "(for example x = x.copy(), or x = x - ... instead of x -= ...): "
-                       "the caller's arrays must stay as they were.")
+                       "the caller's arrays must stay as they were.", changed=True)
 
     def expect(self, expected, **inputs):
         """Check one known answer."""

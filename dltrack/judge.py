@@ -91,11 +91,22 @@ class Judge:
         return None
 
     def verdict(self, source, record_json, kernel_error=None):
-        """None when the test cell passes on the kernel's record, else the message of its failure."""
+        """None when the test cell passes on the kernel's record, else the message of its failure.
+
+        What was found is kept in `self.diagnosis`: the kind of failure ("visible", "hidden",
+        "changed input", "no answers") and the ids of the catalogued mistakes recognised.
+        """
+        message, failure, mistakes = self._judge(source, record_json, kernel_error)
+        self.diagnosis = {"failure": failure, "mistakes": mistakes,
+                          "message": message.splitlines()[0] if message else None}
+        return message
+
+    def _judge(self, source, record_json, kernel_error):
         try:
             self.record = _parse(record_json)
         except ChannelError as exc:
-            return self._stopped(f"The test cell handed back no usable answers ({exc}).", kernel_error)
+            return self._stopped(f"The test cell handed back no usable answers ({exc}).", kernel_error), \
+                "no answers", []
         for name in _names(source):
             if name not in self.namespace and not hasattr(builtins, name):
                 self.namespace[name] = Placeholder(name)
@@ -103,17 +114,19 @@ class Judge:
         try:
             self._exec(source)
         except check.CheckFailed as exc:
-            return str(exc)
+            kind = "changed input" if exc.changed else "hidden" if exc.hidden else "visible"
+            return str(exc), kind, exc.mistakes
         except ChannelError as exc:
-            return self._stopped(f"The test cell could not be judged: {exc}.", kernel_error)
+            return self._stopped(f"The test cell could not be judged: {exc}.", kernel_error), "no answers", []
         except Exception as exc:  # noqa: BLE001 - the instructor's test on odd answers
-            return f"The test failed: {type(exc).__name__}: {exc}"
+            return f"The test failed: {type(exc).__name__}: {exc}", "visible", []
         finally:
             check._JUDGE = None
             _close_figures()
         if self.record:
-            return "The test cell handed back more answers than its checks asked for; it scores zero."
-        return None
+            return "The test cell handed back more answers than its checks asked for; it scores zero.", \
+                "no answers", []
+        return None, None, []
 
     @staticmethod
     def _stopped(what, kernel_error):

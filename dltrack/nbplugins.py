@@ -21,11 +21,11 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import (
     ClearHiddenTests, DeduplicateIds, Execute, LimitOutput, NbGraderPreprocessor)
-from traitlets import Bool, Integer
+from traitlets import Bool, Integer, Unicode
 
 import dltrack
 
-from . import sandbox
+from . import diagnosis, sandbox
 from .course import ANSI
 from .judge import MAX_RECORD, Judge, kernel_source
 
@@ -235,6 +235,7 @@ class JudgedExecute(Execute):
     memory_limit = Integer(2 * sandbox.GiB, help="bytes of address space a kernel may use").tag(config=True)
     notebook_budget = Integer(300, help="seconds a whole notebook may run").tag(config=True)
     max_output_chars = Integer(1_000_000, help="characters of output a cell keeps while it runs").tag(config=True)
+    diagnosis_dir = Unicode("", help="folder for what the judge found in each test cell (dltrack.diagnosis)").tag(config=True)
 
     def create_kernel_manager(self):
         if self.use_sandbox and sandbox.available():
@@ -248,6 +249,7 @@ class JudgedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self.stopped, self.seeded, self.began = None, False, time.monotonic()
+        self.diagnoses = {}
         info = resources["nbgrader"]
         self.judge = Judge(info["assignment"])
         self.instructor = _instructor_cells(info)
@@ -256,10 +258,13 @@ class JudgedExecute(Execute):
         _copy_regular_files(folder, work)
         resources["metadata"]["path"] = work
         try:
-            return super().preprocess(nb, resources, km)
+            nb, resources = super().preprocess(nb, resources, km)
         finally:
             resources["metadata"]["path"] = folder
             shutil.rmtree(work, ignore_errors=True)
+        if self.diagnosis_dir:
+            diagnosis.write(self.diagnosis_dir, info, nb, self.diagnoses)
+        return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -306,6 +311,10 @@ class JudgedExecute(Execute):
         errors = [o for o in cell.outputs if o.output_type == "error"]
         kernel_error = _error_line(errors[-1]) if errors else None
         verdict = self.judge.verdict(source, record, kernel_error)
+        found = dict(self.judge.diagnosis)
+        if kernel_error and "CellTimeoutError" in kernel_error:
+            found["failure"] = "time budget" if "time budget" in kernel_error else "timeout"
+        self.diagnoses[cell.metadata.nbgrader.grade_id] = found
         # The verdict alone scores the cell: the kernel's errors and results (which nbgrader
         # would read as a partial grade) are dropped, what it printed is kept.
         cell.outputs = [o for o in cell.outputs if o.output_type not in ("error", "execute_result")]
@@ -353,6 +362,10 @@ class JudgedExecute(Execute):
             outputs.insert(0, outputs.pop())  # the reason first, then where the cell was stopped
 
     def _failed(self, cell, ename, evalue):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id and utils.is_grade(cell):
+            self.diagnoses[grade_id] = {"failure": diagnosis.stopped_kind(evalue), "mistakes": [],
+                                        "message": f"{ename}: {evalue}"}
         cell.outputs = cell.get("outputs", []) + [new_output(
             "error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])]
         return cell, self.resources

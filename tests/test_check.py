@@ -7,7 +7,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from dltrack import catalog, judge
+from dltrack import authoring, catalog, judge
 from dltrack.check import A, CheckFailed, Exercise, Expected, difference, encode, inf, nan, show
 from dltrack.gradcheck import numerical_gradient, relative_error
 from dltrack.nbplugins import HideHiddenTests, KeepDuplicatesGraded
@@ -144,8 +144,7 @@ def test_numerical_gradient_matches_the_calculus():
 
 def test_feedback_hides_hidden_lines_from_input_and_tracebacks():
     source = 'check()\n### BEGIN HIDDEN TESTS\nsecret_answer = 42\n### END HIDDEN TESTS'
-    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {
-        "grade": True, "grade_id": "t", "locked": True, "points": 1, "schema_version": 3, "solution": False, "task": False}})
+    cell = authoring.tests("t", 1, source)
     cell.outputs = [nbformat.v4.new_output("error", ename="E", evalue="v", traceback=[
         "Cell In[3], line 3\n      1 check()\n----> 3 \x1b[0msecret_answer = 42\n", "E: v"])]
     cell, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
@@ -154,10 +153,7 @@ def test_feedback_hides_hidden_lines_from_input_and_tracebacks():
 
 
 def test_a_duplicated_graded_cell_becomes_a_plain_cell():
-    meta = {"nbgrader": {"grade": True, "grade_id": "t", "locked": True, "points": 1,
-                         "schema_version": 3, "solution": False, "task": False}}
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a", metadata=meta),
-                                         nbformat.v4.new_code_cell("a", metadata=dict(meta))])
+    nb = nbformat.v4.new_notebook(cells=[authoring.tests("t", 1, "a"), authoring.tests("t", 1, "a")])
     nb, _ = KeepDuplicatesGraded().preprocess(nb, {})
     assert "nbgrader" not in nb.cells[0].metadata and nb.cells[1].metadata["nbgrader"]["grade_id"] == "t"
 

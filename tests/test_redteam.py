@@ -15,10 +15,9 @@ import shutil
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell
 
 import harness
-from dltrack import course as course_, sandbox
+from dltrack import authoring, course as course_, sandbox
 from dltrack.course import NbgraderFailed
 
 pytestmark = [pytest.mark.skipif(not sandbox.available(), reason="bubblewrap is not installed"),
@@ -229,7 +228,7 @@ SUBMITTED_FILES = {
 def with_attack(stub, code, course, canary):
     nb = copy.deepcopy(stub)
     code = code.replace("COURSE", str(course)).replace("CANARY", str(canary))
-    nb.cells.insert(2, new_code_cell(code))
+    nb.cells.insert(2, authoring.code(code))
     return nb
 
 
@@ -238,14 +237,14 @@ def sleeper(stub):
     nb = copy.deepcopy(stub)
     limit = float(FAST["DLTRACK_CELL_TIMEOUT"])
     for cell in [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")][::-1]:
-        nb.cells.insert(nb.cells.index(cell), new_code_cell(f"import time\ntime.sleep({limit - 0.5})"))
+        nb.cells.insert(nb.cells.index(cell), authoring.code(f"import time\ntime.sleep({limit - 0.5})"))
     return nb
 
 
 def flooder(stub):
     nb = copy.deepcopy(stub)
-    nb.cells.insert(2, new_code_cell("for _ in range(300):\n    print('x' * 1_000_000)"))
-    nb.cells.insert(3, new_code_cell("import sys\nsys.stdout.write('y' * 200_000_000)"))
+    nb.cells.insert(2, authoring.code("for _ in range(300):\n    print('x' * 1_000_000)"))
+    nb.cells.insert(3, authoring.code("import sys\nsys.stdout.write('y' * 200_000_000)"))
     return nb
 
 

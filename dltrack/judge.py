@@ -20,7 +20,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from . import catalog, check
 from .compare import Malformed, from_wire
 
-MAX_RECORD = 64 * 2**20  # characters of JSON a test cell may hand back
+MAX_RECORD = 16 * 2**20  # characters of JSON a test cell may hand back
 
 
 class ChannelError(Exception):
@@ -118,6 +118,8 @@ class Judge:
             return str(exc), kind, exc.mistakes
         except ChannelError as exc:
             return self._stopped(f"The test cell could not be judged: {exc}.", kernel_error), "no answers", []
+        except RecursionError:
+            return "The test cell handed back answers nested too deeply; it scores zero.", "no answers", []
         except Exception as exc:  # noqa: BLE001 - the instructor's test on odd answers
             return f"The test failed: {type(exc).__name__}: {exc}", "visible", []
         finally:
@@ -170,7 +172,7 @@ def _parse(record_json):
         raise ChannelError("nothing, or too much")
     try:
         record = json.loads(record_json)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ChannelError("not JSON") from None
     if type(record) is not list:
         raise ChannelError("not a list of answers")

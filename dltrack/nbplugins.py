@@ -271,6 +271,8 @@ class JudgedExecute(Execute):
             return super().preprocess_cell(cell, resources, index)
         meta = cell.metadata.get("nbgrader", {})
         mine = self.instructor.get(meta.get("grade_id"))
+        if mine != cell.source:  # not the instructor's cell as nbgrader restored it (FailDeletedTests)
+            mine = None
         try:
             if self.stopped:
                 return self._failed(cell, "KernelStopped", f"not run: {self.stopped}")
@@ -309,7 +311,8 @@ class JudgedExecute(Execute):
             cell.source = theirs
         record = self._record()
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        kernel_error = _error_line(errors[-1]) if errors else None
+        errors.sort(key=lambda o: o.get("ename") != "CellTimeoutError")  # a timeout says the most
+        kernel_error = _error_line(errors[0]) if errors else None
         verdict = self.judge.verdict(source, record, kernel_error)
         found = dict(self.judge.diagnosis)
         if kernel_error and "CellTimeoutError" in kernel_error:

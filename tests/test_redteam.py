@@ -173,6 +173,14 @@ def forge():
         time.sleep(0.0005)
 threading.Thread(target=forge, daemon=True).start()
 ''',
+    "hands_back_a_malformed_record": '''
+import dltrack.check
+dltrack.check.take_record = lambda: "[" * 200_000 + "]" * 200_000
+''',
+    "hands_back_a_huge_record": '''
+import dltrack.check
+dltrack.check.take_record = lambda: "[" + "1.0, " * 6_000_000 + "1.0]"
+''',
     # -- shadowing the course's modules from a cell
     "shadows_from_a_cell": '''
 import os, sys, tempfile

@@ -387,5 +387,5 @@ def main(root, assignment, student=None, where=None):
     """`dltrack report`: `where` is the course folder to read (a scratch one of `dltrack grade`), else `root`."""
     if where is not None and not course.is_course(where):
         raise SystemExit(f"dltrack: {where} is not a course folder (no nbgrader_config.py and source/)")
-    for path in write(where or root, assignment, student):
+    for path in write(Path(where).resolve() if where else root, assignment, student):
         print(path)

@@ -145,6 +145,10 @@ def main(argv=None):
     sub.add_parser("start", help="open the course in JupyterLab; other options go to JupyterLab")
     sub.add_parser("grade", help="grade your notebook").add_argument("assignment")
     sub.add_parser("build", help="rebuild release/ and solutions/").add_argument("assignments", nargs="*")
+    rep = sub.add_parser("report", help="what the class got wrong: reports/ASSIGNMENT.html and .csv")
+    rep.add_argument("assignment")
+    rep.add_argument("--student", help="one student's page (the id `dltrack grade` uses is \"student\")")
+    rep.add_argument("--course", type=Path, help="the course folder to read, e.g. .grading/ASSIGNMENT")
     args, lab_args = parser.parse_known_args(argv)
     if lab_args and args.command != "start":
         parser.error(f"unrecognized arguments: {' '.join(lab_args)}")
@@ -155,6 +159,9 @@ def main(argv=None):
         if args.assignment not in assignment_ids(root):
             sys.exit(f"dltrack: no assignment {args.assignment!r}; one of {', '.join(assignment_ids(root))}")
         grade(root, args.assignment)
+    elif args.command == "report":
+        from . import report  # matplotlib: only when it is needed
+        report.main(root, args.assignment, args.student, args.course)
     else:
         build(root, args.assignments or assignment_ids(root))
 

@@ -163,8 +163,6 @@ def test_the_page_lists_the_kernel_that_died(page):
     assert rows["nia"]["what happened"] == "kernel died" and rows["nia"]["in"] == "perceptron_init"
 
 
-@pytest.mark.xfail(strict=True, reason="the judge records a test cell stopped by its time limit as 'no answers': "
-                   "JudgedExecute._test_cell reads the last error, the KeyboardInterrupt, not the CellTimeoutError")
 def test_the_page_lists_the_kernel_that_timed_out(page):
     rows = {r["student"]: r for r in Tables(page).named("student", "what happened")}
     assert rows["lou"]["what happened"] == "timeout"

@@ -144,7 +144,7 @@ class Exercise:
         self.rtol, self.atol, self.dtype = rtol, atol, dtype
         self.may_change_inputs = may_change_inputs
         if _JUDGE is not None:
-            refused = _JUDGE.take("new")["refused"]
+            refused = _JUDGE.take("new", name)["refused"]
             if refused:
                 raise CheckFailed(str(refused)[:1000])
         elif _RECORD is not None:
@@ -161,7 +161,7 @@ class Exercise:
     def _answer(self, inputs):
         """The student's answer on `inputs`: called here, or taken from the grading kernel's record."""
         if _JUDGE is not None:
-            return _JUDGE.answer(_JUDGE.take("call"))
+            return _JUDGE.answer(_JUDGE.take("call", self.name))
         answer = call_on(self.call, self.obj, inputs)
         if _RECORD is not None:
             _RECORD.append(to_record(answer))
@@ -247,7 +247,7 @@ class Run:
     def __init__(self, exercise, cases):
         self.exercise, self.cases = exercise, cases
         if _JUDGE is not None:
-            self.answers = _JUDGE.answers(_JUDGE.take("run"), len(cases))
+            self.answers = _JUDGE.answers(_JUDGE.take("run", f"{exercise.name} (hidden cases)"), len(cases))
         else:
             self.answers = [call_on(exercise.call, exercise.obj, inputs) for inputs in cases]
             if _RECORD is not None:

@@ -138,9 +138,9 @@ class Judge:
 
     # -- called by dltrack.check while it replays a test cell
 
-    def take(self, kind):
+    def take(self, kind, name="this check"):
         if not self.record:
-            raise ChannelError("it stopped before this check handed back an answer")
+            raise ChannelError(f"it stopped before {name} handed back an answer")
         item = self.record.pop(0)
         if type(item) is not dict or item.get("kind") != kind:
             raise ChannelError(f"an answer of the wrong kind came back where a {kind!r} was due")

@@ -77,6 +77,12 @@ def test_every_student_gets_feedback_without_hidden_tests(course):
 
 
 def test_the_feedback_test_looks_where_hidden_lines_really_were(course):
-    """The timeout inside a hidden test left hidden lines in the autograded traceback."""
+    """The autograded notebook holds the hidden tests in the cell's input (which the feedback must
+    hide), never in an output: a timeout inside a hidden test is reported by the judge alone."""
+    path = next((course / "autograded" / "hangs_in_hidden_test" / A).glob("*.ipynb"))
+    cell = next(c for c in nbformat.read(path, 4).cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "perceptron_run_batch")
+    assert "ex.run(cases)" in cell.source and "Expected([" in cell.source
     traceback = harness.messages(course, A, "hangs_in_hidden_test")["perceptron_run_batch"]
-    assert "ex.run(cases)" in traceback
+    assert "CellTimeoutError" in traceback and "Perceptron.run" in traceback
+    assert "ex.run(cases)" not in traceback and "Expected(" not in traceback

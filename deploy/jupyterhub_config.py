@@ -20,6 +20,7 @@ Every setting that changes between a trial and the tests comes from the environm
 import hmac
 import os
 import secrets
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -106,12 +107,59 @@ c.Authenticator.allowed_users = set(INSTRUCTORS + STUDENTS)
 
 # ---------------------------------------------------------------- a JupyterLab for each user
 
+def exchange_folders():
+    """The course's folders in the exchange, made as `nbgrader release_assignment` makes them."""
+    course = EXCHANGE / COURSE_ID
+    course.mkdir(mode=0o755, exist_ok=True)
+    for name, mode in (("outbound", 0o755), ("inbound", 0o733), ("feedback", 0o711)):
+        (course / name).mkdir(exist_ok=True)
+        os.chmod(course / name, mode)
+    return course
+
+
+def python_paths():
+    """The folders the server imports from: the venv, its base Python, the course package (not the course)."""
+    import dltrack
+    found = []
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 os.path.dirname(dltrack.__file__)):
+        path = Path(path).resolve()
+        if not any(path.is_relative_to(f) for f in found):
+            found = [f for f in found if not f.is_relative_to(path)] + [path]
+    return [str(f) for f in found]
+
+
+def sandbox(home):
+    """bubblewrap around a user's server: it sees the system and Python read-only, its own home,
+    the exchange (the course's part read-only but for `inbound`, where submissions go) and
+    nothing else of this machine: not the course folder, the hub's state (passwords,
+    database) or other homes."""
+    course = exchange_folders()
+    args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for path in (*python_paths(), str(DEPLOY / "student")):
+        args += ["--ro-bind", path, path]
+    # nbgrader wants the exchange's root writable; the course's folders are mount points there,
+    # so they cannot be renamed or removed, and only `inbound` is writable.
+    args += ["--bind", str(EXCHANGE), str(EXCHANGE), "--ro-bind", str(course), str(course),
+             "--bind", str(course / "inbound"), str(course / "inbound")]
+    return args + ["--bind", home, home, "--chdir", home, "--"]
+
+
 class HomeSpawner(SimpleLocalProcessSpawner):
     """Each user's server in their own home folder under the state folder, no Unix account needed.
 
-    The servers run as the Unix user who runs the hub: on one machine the hub keeps
-    users apart (each reaches only their own server), the file system does not.
-    A class runs with DockerSpawner or KubeSpawner instead (README).
+    The servers run as the Unix user who runs the hub, each in a bubblewrap sandbox
+    (Debian's `bubblewrap`) that shows it only its own home of the users' files.
+    Without bubblewrap the servers run unconfined, and any user's code reaches every
+    file of the hub's Unix user. A class runs with DockerSpawner or KubeSpawner (README).
     """
 
     def user_env(self, env):
@@ -120,12 +168,21 @@ class HomeSpawner(SimpleLocalProcessSpawner):
         env["DLTRACK_EXCHANGE"] = str(EXCHANGE)
         return env
 
+    async def start(self):
+        os.makedirs(self.home_dir, 0o700, exist_ok=True)
+        singleuser = [str(BIN / "jupyterhub-singleuser")]
+        if shutil.which("bwrap"):
+            self.cmd = sandbox(self.home_dir) + singleuser
+        else:
+            self.log.warning("bubblewrap is not installed: %s's server runs unconfined", self.user.name)
+            self.cmd = singleuser
+        return await super().start()
+
 
 ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []  # CI runs as root in a container
 
 c.JupyterHub.spawner_class = HomeSpawner
 c.HomeSpawner.home_dir_template = str(STATE / "homes" / "{username}")
-c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.args = ROOT_ARGS
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 180  # importing nbgrader takes seconds on a busy machine

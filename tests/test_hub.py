@@ -222,6 +222,19 @@ def fetch_feedback(page, hub, user):
     return url, page.locator("body").inner_text()
 
 
+def server_root(hub, user):
+    """The file system as `user`'s server sees it, through /proc (the hub's user may look)."""
+    for process in psutil.Process(hub.process.pid).children(recursive=True):
+        try:
+            command = process.cmdline()
+            if (command and not command[0].endswith("bwrap") and "jupyterhub-singleuser" in " ".join(command)
+                    and process.environ().get("JUPYTERHUB_USER") == user):
+                return Path(f"/proc/{process.pid}/root")
+        except psutil.Error:
+            continue
+    raise LookupError(f"no server of {user} among the hub's processes")
+
+
 def points(notebook):
     cells = [c.metadata.get("nbgrader", {}) for c in nbformat.read(notebook, 4).cells]
     return sum(m["points"] for m in cells if m.get("grade") and not m.get("solution"))
@@ -285,6 +298,15 @@ def scenario(hub, contexts, anonymous, instructor, folder, pages):
     for page in (one, two):
         wait_lab(page)
         page.step("signed in")
+    # Each server is sandboxed: its view of the file system holds its own home, the exchange and
+    # Python, not the other homes, the course (solutions, gradebook) or the hub's passwords.
+    if shutil.which("bwrap"):
+        view = {user: server_root(hub, user) for user in STUDENTS}
+        shown = {user: [p for p in (hub.home(s1), hub.home(s2), hub.course / "source", hub.state / "passwords",
+                                    hub.exchange / "dltrack" / "outbound") if (root / str(p).lstrip("/")).exists()]
+                 for user, root in view.items()}
+        assert shown == {s1: [hub.home(s1), hub.exchange / "dltrack" / "outbound"],
+                         s2: [hub.home(s2), hub.exchange / "dltrack" / "outbound"]}, shown
     instructor.released()
     solved = fetch(one, hub, s1)
     # A student's Nbgrader menu has the Assignments panel, not the Formgrader.

@@ -22,7 +22,8 @@ c.CourseDirectory.course_id = "dltrack"
 c.CourseDirectory.root = here
 c.CourseDirectory.solution_directory = "solutions"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
-c.Exchange.root = os.path.join(here, "exchange")
+# On a hub, the class's shared exchange (deploy/jupyterhub_config.py sets it); alone, exchange/ here.
+c.Exchange.root = os.environ.get("DLTRACK_EXCHANGE") or os.path.join(here, "exchange")
 c.Exchange.path_includes_course = True
 
 # Hidden tests hold the reference's outputs, written in by nbgrader's AUTOTEST.

@@ -29,6 +29,8 @@ from jupyterhub.auth import Authenticator
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Dict
 
+from dltrack.sandbox import system_binds
+
 COURSE_ID = "dltrack"
 DEPLOY = Path(__file__).resolve().parent
 COURSE = Path(os.environ.get("DLTRACK_HUB_COURSE", DEPLOY.parent)).resolve()
@@ -138,12 +140,7 @@ def sandbox(home):
     args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/", name)
-        if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
+    args += system_binds()
     for path in (*python_paths(), str(DEPLOY / "student")):
         args += ["--ro-bind", path, path]
     # nbgrader wants the exchange's root writable; the course's folders are mount points there,

@@ -44,12 +44,7 @@ def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size
             "--dev", "/dev", "--proc", "/proc",
             "--size", str(tmp_size), "--perms", "1777", "--tmpfs", "/tmp", "--dir", "/tmp/home",
             "--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/", name)
-        if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
+    args += system_binds()
     for name in ETC:
         if os.path.exists(f"/etc/{name}"):
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -71,6 +66,18 @@ def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size
         fd = read
         args += ["--seccomp", str(fd)]
     return args + ["--", *cmd], fd
+
+
+def system_binds():
+    """bwrap arguments showing /bin, /lib and their kin read-only, as links where they are links."""
+    args = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
 
 
 def _python_paths(workdir):

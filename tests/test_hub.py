@@ -288,7 +288,7 @@ def test_a_class_on_the_hub(hub, tmp_path):
 def scenario(hub, contexts, anonymous, instructor, folder, pages):
     s1, s2 = STUDENTS
     # Not signed in: every page of the hub leads to the login page, and the API answers 403.
-    for path in (f"/user/{s1}/lab", f"/user/{s1}/files/dltrack/{A}/{NB}", f"/services/dltrack/formgrader",
+    for path in (f"/user/{s1}/lab", f"/user/{s1}/files/dltrack/{A}/{NB}", "/services/dltrack/formgrader",
                  "/hub/admin", "/hub/home"):
         reaches_nothing(anonymous, hub.url + path, f"{path} without signing in")
         assert "/hub/login" in anonymous.url and anonymous.locator("#login_submit").count() == 1, anonymous.url

@@ -8,7 +8,6 @@ To look at a graded class by hand: python tests/test_report.py FOLDER
 import csv
 import html
 import json
-import re
 import shutil
 import subprocess
 import sys

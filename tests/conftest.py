@@ -19,3 +19,18 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(items):
     """The long section gradings first, so the short tests fill the gaps at the end."""
     items.sort(key=lambda item: 0 if item.name.startswith("test_the_section_grades") else 1)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Each module's tests on one worker, since they share the course its fixture graded once; but
+    every section of test_sections apart, so the two workers share the long gradings.
+
+    (xdist_group marks with --dist loadgroup did not keep a group on one worker here.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return nodeid if nodeid.startswith("tests/test_sections.py") else nodeid.split("::", 1)[0]
+
+    return ByModule(config, log)

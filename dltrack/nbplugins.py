@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import nbformat
-import zmq
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -28,8 +27,6 @@ import dltrack
 from . import diagnosis, sandbox
 from .course import ANSI
 from .judge import MAX_RECORD, Judge, kernel_source
-
-MAX_MESSAGE = 2 * MAX_RECORD + 2**20  # bytes of one message from a grading kernel
 
 
 
@@ -104,11 +101,16 @@ def check_environment(course_root):
             if fd is not None:
                 os.close(fd)
     found = done.stdout.strip()
-    if done.returncode != 0 or Path(found).resolve().parent != mine:
+    if done.returncode != 0:
         raise GradingCannotStart(
-            f"a grading kernel cannot import the course's checks from {mine} "
-            f"({(done.stderr.strip().splitlines() or [found or 'no output'])[-1]}). Install the course "
-            f"into the Python that runs nbgrader (`pip install -r requirements.txt`) and grade again.")
+            f"a grading kernel cannot import the course's checks "
+            f"({(done.stderr.strip().splitlines() or ['no output'])[-1]}). Activate the course's virtual "
+            f"environment (`pip install -r requirements.txt` in it) and grade again.")
+    if Path(found).resolve().parent != mine:
+        raise GradingCannotStart(
+            f"nbgrader uses the checks in {mine}, but a grading kernel imports them from "
+            f"{Path(found).parent}. Activate this course's own virtual environment (or run "
+            f"`pip install -e .` in {course_root}) and grade again.")
 
 
 def prepare_student(course_root, assignment, student, notebooks):
@@ -175,12 +177,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = os.path.join(self.private, "kernel.json")
         self.ip = os.path.join(self.private, "ipc")
         self.seccomp_fd = None
-
-    def client(self, **kwargs):
-        """A client that drops any message bigger than MAX_MESSAGE: a flood never fills nbgrader's memory."""
-        kc = super().client(**kwargs)
-        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
-        return kc
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)

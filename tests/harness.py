@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT))
 from dltrack import catalog, course as course_  # noqa: E402
 from dltrack.course import ANSI  # noqa: E402,F401 - used by the tests through harness
 
+NBGRADER = str(Path(sys.executable).parent / "nbgrader")
+
 
 def assignments():
     """Assignment ids that have a source notebook."""

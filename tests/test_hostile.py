@@ -268,7 +268,7 @@ STUDENTS = {
                          {"train_separates"}, {"train_separates": "stopped answering"}),
     "allocates_40_gb": (swap("decision", "def decision(w, b, X):\n    return np.ones(5 * 10**9)"),
                         {"decision_values"}, {"decision_values": "MemoryError"}),
-    "hoards_memory": (swap("perceptron", "hoard = []\nwhile True:\n    hoard.append(np.ones(2**24))"),
+    "hoards_memory": (swap("perceptron", "hoard = []\nwhile True:\n    hoard.append(np.ones(2**26))"),
                       {"perceptron_init", "perceptron_run_single", "perceptron_run_batch"},
                       {"perceptron": "MemoryError"}),
     "sys_exit": (swap("perceptron", "import sys\nsys.exit()"),
@@ -293,8 +293,9 @@ STUDENTS = {
     "array_lies": (swap("decision", ARRAY_LIES), {"decision_values"}, {"decision_values": "hidden case 1"}),
     "peeks_at_caller": (swap("decision", PEEKS), {"decision_values"}, {"decision_values": "hidden case 1"}),
     "patches_numpy": (swap("decision", PATCHES_NUMPY), {"decision_values"}, {"decision_values": "The bias is left out"}),
-    "patches_checks": (swap("decision", PATCHES_CHECKS), {"decision_values"}, {"decision_values": "The bias is left out"}),
-    "fake_exercise": (swap("decision", FAKE_EXERCISE), {"decision_values"}, {"decision_values": "The bias is left out"}),
+    # Checks disarmed in the kernel hand back no answers: every test cell after them scores zero.
+    "patches_checks": (swap("decision", PATCHES_CHECKS), set(POINTS), {"decision_values": "could not be judged"}),
+    "fake_exercise": (swap("decision", FAKE_EXERCISE), set(POINTS), {"decision_values": "could not be judged"}),
     "redefines_assertion_error": (swap("decision", REDEFINES_ASSERTION_ERROR), {"decision_values"},
                                   {"decision_values": "The bias is left out"}),
     "imports_course_code": (swap("decision", IMPORTS_COURSE_CODE), {"decision_values"},
@@ -378,7 +379,7 @@ def test_printing_50_mb_leaves_small_feedback(batch):
     autograded = course / "autograded" / "prints_50_mb" / A / NB
     feedback = course / "feedback" / "prints_50_mb" / A / "linear_models.html"
     assert autograded.stat().st_size < 500_000 and feedback.stat().st_size < 1_000_000
-    assert "Output truncated" in feedback.read_text()
+    assert "output cut" in feedback.read_text()
 
 
 @hostile

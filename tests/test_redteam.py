@@ -251,7 +251,7 @@ def sleeper(stub):
 
 def flooder(stub):
     nb = copy.deepcopy(stub)
-    nb.cells.insert(2, authoring.code("for _ in range(300):\n    print('x' * 1_000_000)"))
+    nb.cells.insert(2, authoring.code("for _ in range(3000):\n    print('x' * 100_000)"))
     nb.cells.insert(3, authoring.code("import sys\nsys.stdout.write('y' * 200_000_000)"))
     return nb
 
@@ -332,7 +332,7 @@ def test_a_stalling_notebook_is_stopped_at_its_budget_and_a_flood_is_cut(graded)
     assert any("time budget" in text for text in texts.values()), texts
     flood = course / "autograded" / "floods_the_output" / A / NB
     assert flood.stat().st_size < 2_000_000
-    assert "output cut" in flood.read_text() or "truncated" in flood.read_text()
+    assert "output cut" in flood.read_text()
 
 
 def test_a_course_graded_with_another_copy_of_the_checks_stops_before_grading_anyone(tmp_path):

@@ -1,8 +1,10 @@
 """The course's commands: `dltrack start`, `dltrack grade`, `dltrack build`.
 
     dltrack start [JupyterLab options]   copy release/ into notebooks/ (never overwriting) and open JupyterLab
-    dltrack grade ASSIGNMENT             autograde notebooks/ASSIGNMENT on a scratch copy; print the points
-    dltrack build [ASSIGNMENT ...]       regenerate release/ and solutions/ from source/ with nbgrader
+                                         (--no-browser and every other JupyterLab option pass through)
+    dltrack grade SECTION                autograde notebooks/SECTION on a scratch copy; print the points
+    dltrack build [SECTION ...]          regenerate release/ and solutions/ from source/ with nbgrader
+    dltrack --version                    the version of the course's package
 """
 import argparse
 import os
@@ -248,16 +250,57 @@ def _reasons(path):
     return out
 
 
+START_HELP = """Copy release/ into notebooks/ (a file already there is never overwritten) and open
+JupyterLab on notebooks/.
+
+Every option that dltrack does not know goes to JupyterLab as it is, for example:
+  --no-browser             do not open a browser; open the address JupyterLab prints
+  --port=8890              serve on another port
+  --ServerApp.ip=0.0.0.0   listen on every interface (a server or a container)
+`jupyter lab --help-all` lists them all."""
+
+
+def _sections_help():
+    root = course.find_root()
+    if root is None:
+        return (f"no course in {Path.cwd()} or above it: run this inside the course folder "
+                "to see its sections")
+    return "sections: " + ", ".join(assignment_ids(root))
+
+
+def parser():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("dltrack")
+    except PackageNotFoundError:
+        ours = "unknown (not installed)"
+    top = argparse.ArgumentParser(prog="dltrack", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"dltrack {ours}")
+    sub = top.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+    sub.add_parser("start", help="open the course in JupyterLab; other options go to JupyterLab",
+                   description=START_HELP, formatter_class=raw,
+                   usage="dltrack start [-h] [JupyterLab options ...]")
+    sections = _sections_help()
+    grade_parser = sub.add_parser(
+        "grade", help="grade your notebook as an instructor would", formatter_class=raw,
+        description="Autograde a copy of notebooks/SECTION with the real nbgrader pipeline (your notebook "
+                    "is never touched);\nprint the points of every exercise, the reason for each loss, and "
+                    "the path of an HTML feedback page.")
+    grade_parser.add_argument("assignment", metavar="SECTION", help="the section to grade; " + sections)
+    build_parser = sub.add_parser("build", help="rebuild release/ and solutions/ from source/")
+    build_parser.add_argument("assignments", metavar="SECTION", nargs="*",
+                              help="the sections to rebuild (default: all); " + sections)
+    return top
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dltrack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("start", help="open the course in JupyterLab; other options go to JupyterLab")
-    sub.add_parser("grade", help="grade your notebook").add_argument("assignment")
-    sub.add_parser("build", help="rebuild release/ and solutions/").add_argument("assignments", nargs="*")
-    args, lab_args = parser.parse_known_args(argv)
+    top = parser()
+    args, lab_args = top.parse_known_args(argv)
     if lab_args and args.command != "start":
-        parser.error(f"unrecognized arguments: {' '.join(lab_args)}")
+        top.error(f"unrecognized arguments: {' '.join(lab_args)}")
     root = course_root()
     if args.command == "start":
         start(root, lab_args)

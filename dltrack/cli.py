@@ -54,15 +54,33 @@ def build(root, ids):
 # ---------------------------------------------------------------- start
 
 def fill_workspace(root):
-    """Copy release/ into notebooks/, never overwriting a file; returns the files copied."""
+    """Copy release/ into notebooks/, never overwriting a file; returns the files copied.
+
+    A notebook's copy gets the language_info of this Python's kernel, the one JupyterLab will
+    start: JupyterLab writes the kernel's language_info into a notebook when it connects, and a
+    notebook whose language_info differs (release/ holds no Python version) shows as modified
+    the moment it is opened.
+    """
     copied = []
     for src in sorted((root / "release").rglob("*")):
         dest = root / "notebooks" / src.relative_to(root / "release")
         if src.is_file() and not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
+            if src.suffix == ".ipynb":
+                nb = nbformat.read(src, 4)
+                nb.metadata["language_info"] = kernel_language_info()
+                write(nb, dest)
+            else:
+                shutil.copy2(src, dest)
             copied.append(dest)
     return copied
+
+
+def kernel_language_info():
+    """What ipykernel in this Python reports as its language_info (with the Python version)."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return nbformat.from_dict(dict(IPythonKernel.language_info))
 
 
 def start(root, lab_args):

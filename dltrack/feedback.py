@@ -16,6 +16,7 @@ nbgrader plug-ins, set in nbgrader_config.py:
 import datetime
 import html
 import logging
+import os
 import re
 import secrets
 import warnings
@@ -115,14 +116,20 @@ def stamp_hand_placed(assignment, student, notebooks):
     if not notebooks:
         return
     folder = Path(notebooks[0]).parent  # submitted/<student>/<assignment>
-    stamp = folder / "timestamp.txt"
-    if not stamp.exists():
-        newest = max(Path(n).stat().st_mtime for n in notebooks)
-        when = datetime.datetime.fromtimestamp(newest, datetime.timezone.utc)
-        stamp.write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
-    secret = folder / "submission_secret.txt"
-    if not secret.exists():
-        secret.write_text(secrets.token_hex(64))
+    newest = max(Path(n).stat().st_mtime for n in notebooks)
+    when = datetime.datetime.fromtimestamp(newest, datetime.timezone.utc)
+    _create(folder / "timestamp.txt", when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    _create(folder / "submission_secret.txt", secrets.token_hex(64))
+
+
+def _create(path, text):
+    """Write a new file; leave whatever is at `path` already, a link included, untouched."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def chain_hooks(*hooks):

@@ -39,4 +39,4 @@ def test_ci_installs_the_lock_on_a_second_python_and_runs_the_quick_tests():
     ci = (harness.ROOT / ".ci" / "run").read_text()
     assert "/usr/bin/python3.11" in ci and "-m venv .venv-second" in ci
     assert ".venv-second/bin/python -m pip install --quiet -r requirements.txt" in ci
-    assert 'pytest -m "not slow and not browser"' in ci
+    assert '-m "not slow and not browser" tests/test_check.py' in ci

@@ -66,3 +66,14 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 c.WidgetsDataTypeFilter.display_data_priority = [
     "application/javascript", "text/html", "text/markdown", "image/svg+xml", "text/vnd.mermaid",
     "text/latex", "image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json", "text/plain"]
+
+# What a student and an instructor see (dltrack/feedback.py): feedback pages and worked solutions
+# whose formulas are MathML (they read without internet), wrapped output lines, exercises named in
+# the summary; a hand-placed submission gets the timestamp and secret `nbgrader submit` writes;
+# no warning for a test cell that is exactly as released, nor SQLAlchemy's about nbgrader's gradebook.
+from dltrack import feedback  # noqa: E402
+
+c.GenerateFeedback.exporter_class = feedback.OfflineHTMLExporter
+c.Autograde.pre_convert_hook = feedback.chain_hooks(feedback.stamp_hand_placed, c.Autograde.pre_convert_hook)
+c.Application.logging_config = feedback.logging_config(here)
+feedback.quiet_gradebook_warnings()

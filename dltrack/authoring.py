@@ -49,6 +49,12 @@ def normalise(nb, keep_outputs=False):
                 tags.append("raises-exception")
             if not keep_outputs:
                 cell.outputs, cell.execution_count = [], None
+            for number, output in enumerate(cell.get("outputs", [])):
+                # A widget's model id is random at each run, and no widget state is saved with
+                # the notebook (its metadata is reset above): a fixed id keeps a rebuild diff-free.
+                view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+                if view and "model_id" in view:
+                    view["model_id"] = f"{cell.id}-{number}"
     return nb
 
 

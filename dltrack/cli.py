@@ -1,8 +1,10 @@
 """The course's commands: `dltrack start`, `dltrack grade`, `dltrack build`.
 
     dltrack start [JupyterLab options]   copy release/ into notebooks/ (never overwriting) and open JupyterLab
-    dltrack grade ASSIGNMENT             autograde notebooks/ASSIGNMENT on a scratch copy; print the points
-    dltrack build [ASSIGNMENT ...]       regenerate release/ and solutions/ from source/ with nbgrader
+                                         (--no-browser and every other JupyterLab option pass through)
+    dltrack grade SECTION                autograde notebooks/SECTION on a scratch copy; print the points
+    dltrack build [SECTION ...]          regenerate release/ and solutions/ from source/ with nbgrader
+    dltrack --version                    the version of the course's package
 """
 import argparse
 import os
@@ -52,15 +54,33 @@ def build(root, ids):
 # ---------------------------------------------------------------- start
 
 def fill_workspace(root):
-    """Copy release/ into notebooks/, never overwriting a file; returns the files copied."""
+    """Copy release/ into notebooks/, never overwriting a file; returns the files copied.
+
+    A notebook's copy gets the language_info of this Python's kernel, the one JupyterLab will
+    start: JupyterLab writes the kernel's language_info into a notebook when it connects, and a
+    notebook whose language_info differs (release/ holds no Python version) shows as modified
+    the moment it is opened.
+    """
     copied = []
     for src in sorted((root / "release").rglob("*")):
         dest = root / "notebooks" / src.relative_to(root / "release")
         if src.is_file() and not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
+            if src.suffix == ".ipynb":
+                nb = nbformat.read(src, 4)
+                nb.metadata["language_info"] = kernel_language_info()
+                write(nb, dest)
+            else:
+                shutil.copy2(src, dest)
             copied.append(dest)
     return copied
+
+
+def kernel_language_info():
+    """What ipykernel in this Python reports as its language_info (with the Python version)."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return nbformat.from_dict(dict(IPythonKernel.language_info))
 
 
 def start(root, lab_args):
@@ -81,43 +101,130 @@ def start(root, lab_args):
 
 # ---------------------------------------------------------------- grade
 
+WIDTH = 100  # characters a line of the grade report
+
+
 def grade(root, assignment):
-    """Autograde the student's notebooks/<assignment> on a scratch copy; print points and feedback."""
+    """Autograde the student's notebooks/<assignment> on a scratch copy; print points and feedback.
+
+    The scratch copy (.grading/<assignment>) is kept between grades: the assignment is generated
+    again only when what it is made from changed, and nothing is graded again when the student's
+    notebook did not change either. nbgrader's apps run in this process, so nbgrader is imported
+    once (``nbgrader.apps.NbGraderAPI``, the same apps as the command line, with the course's
+    configuration).
+    """
     mine = root / "notebooks" / assignment
-    if not list(mine.glob("*.ipynb")):
+    notebooks = sorted(mine.glob("*.ipynb"))
+    if not notebooks:
         sys.exit(f"dltrack: no notebook in {mine}; run `dltrack start` first")
     scratch = root / ".grading" / assignment
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    course.scratch_copy(root, scratch, [assignment])
-    submitted = scratch / "submitted" / STUDENT / assignment
-    shutil.copytree(mine, submitted, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    made_from = _digest([*(root / n for n in course.CONFIG_FILES), root / "source" / assignment,
+                               Path(__file__).parent])
+    work = _digest(notebooks)
+    stamp = scratch / "made_from.txt"
+    fresh = stamp.exists() and stamp.read_text() == made_from and (scratch / "gradebook.db").exists()
+    graded = scratch / "graded.txt"
     print(f"grading a copy of {mine.relative_to(root)} ...", flush=True)
-    nbgrader(scratch, "generate_assignment", assignment, "--force")
-    nbgrader(scratch, "autograde", assignment, "--force")
-    nbgrader(scratch, "generate_feedback", assignment, "--force")
+    if not (fresh and graded.exists() and graded.read_text() == work):
+        submitted = scratch / "submitted" / STUDENT / assignment
+        if not fresh:
+            shutil.rmtree(scratch, ignore_errors=True)
+            course.scratch_copy(root, scratch, [assignment])
+        for stale in ("submitted", "autograded", "feedback"):
+            shutil.rmtree(scratch / stale, ignore_errors=True)
+        graded.unlink(missing_ok=True)
+        shutil.copytree(mine, submitted, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        steps = [("autograde", assignment, STUDENT), ("generate_feedback", assignment, STUDENT)]
+        if not fresh:
+            steps.insert(0, ("generate_assignment", assignment))
+        run_apps(scratch, steps)
+        stamp.write_text(made_from)
+        graded.write_text(work)
     print(table(scratch, assignment))
 
 
+def _digest(paths):
+    """A hash of the files at or under `paths`: their names and contents."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if "__pycache__" in f.parts or ".ipynb_checkpoints" in f.parts:
+                continue
+            h.update(str(f.relative_to(path.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def run_apps(scratch, steps, timings=None):
+    """Run nbgrader's own apps in this process, in `scratch`, with its nbgrader_config.py.
+
+    `steps` are NbGraderAPI method names with their arguments. Stops with nbgrader's log when
+    one fails. What the kernels print goes to scratch/nbgrader.log, not to the terminal.
+    `timings`, a dict, receives the seconds each step took (benchmarks/bench_grade.py).
+    """
+    import time
+
+    timings = {} if timings is None else timings
+    begin = time.perf_counter()
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    here = Path.cwd()
+    # nbgrader looks up alembic by name on PATH, as the command line does.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    log = open(scratch / "nbgrader.log", "w")
+    saved = os.dup(1), os.dup(2)
+    sys.stdout.flush(), sys.stderr.flush()
+    try:
+        os.chdir(scratch)
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        timings["import nbgrader"] = time.perf_counter() - begin
+        app = NbGraderApp()
+        app.initialize([])  # reads nbgrader_config.py from the working folder, as `nbgrader` does
+        api = NbGraderAPI(config=app.config)
+        for name, *args in steps:
+            begin = time.perf_counter()
+            result = getattr(api, name)(*args)
+            timings[name] = time.perf_counter() - begin
+            log.write(result.get("log", ""))
+            if not result["success"]:
+                failed = f"nbgrader {name} {' '.join(args)} failed:\n{result.get('log', '')}{result.get('error', '')}"
+                break
+        else:
+            failed = None
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        os.close(saved[0]), os.close(saved[1])
+        log.close()
+        os.chdir(here)
+    if failed:
+        sys.exit(failed)
+
+
 def table(scratch, assignment):
-    """Points per exercise with the first line of each failure, and the feedback path."""
+    """Points per exercise, the whole reason for each loss, and the feedback path."""
     from nbgrader.api import Gradebook
 
     lines, got, most, by_hand = [], 0.0, 0.0, 0.0
     with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}") as gb:
         for nb in gb.find_assignment(assignment).notebooks:
             sub = gb.find_submission_notebook(nb.name, assignment, STUDENT)
-            reasons = _reasons(scratch / "autograded" / STUDENT / assignment / f"{nb.name}.ipynb")
+            path = scratch / "autograded" / STUDENT / assignment / f"{nb.name}.ipynb"
+            reasons, hand = _reasons(path), _graded_by_hand(path)
             lines.append(f"{nb.name}.ipynb")
             for g in sorted(sub.grades, key=lambda g: _order(nb, g.name)):
                 most += g.max_score
-                if g.auto_score is None:
+                if g.name in hand or g.auto_score is None:
                     by_hand += g.max_score
-                    lines.append(f"  {g.name:28s}   graded by hand ({g.max_score:g})")
+                    lines.append(f"  {g.name:28s}    - / {g.max_score:g}  graded by hand: an instructor reads it")
                     continue
                 got += g.score
-                why = f"  {reasons[g.name]}" if g.score < g.max_score and g.name in reasons else ""
-                lines.append(f"  {g.name:28s} {g.score:4g} / {g.max_score:g}{why}")
+                lines.append(f"  {g.name:28s} {g.score:4g} / {g.max_score:g}")
+                if g.score < g.max_score and g.name in reasons:
+                    lines += reasons[g.name]
     lines.append(f"  {'total':28s} {got:4g} / {most - by_hand:g}"
                  + (f"  (and {by_hand:g} graded by hand)" if by_hand else ""))
     feedback = sorted((scratch / "feedback" / STUDENT / assignment).glob("*.html"))
@@ -130,28 +237,92 @@ def _order(nb, name):
     return cells.index(name) if name in cells else len(cells)
 
 
+def _graded_by_hand(path):
+    """grade_ids of the cells an instructor grades: graded answers the student writes."""
+    cells = nbformat.read(path, 4).cells if path.exists() else []
+    return {c.metadata["nbgrader"]["grade_id"] for c in cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution")}
+
+
 def _reasons(path):
+    """grade_id -> the lines of the reason a cell lost points, whole, wrapped and indented.
+
+    A failed check's message is kept whole (what failed, the input, expected and received, the
+    known mistake and what to reread); any other error is its last line (``NameError: ...``).
+    """
+    import textwrap
+
     out = {}
     for grade_id, text in course.error_texts(path).items():
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Check failed"]
-        out[grade_id] = lines[0][:100] if lines else "error"
+        lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+        if lines and lines[0].strip() == "Check failed":
+            lines = lines[1:]
+        elif lines:
+            lines = lines[-1:]
+        wrapped = []
+        for line in lines or ["error"]:
+            extra = len(line) - len(line.lstrip())
+            wrapped += textwrap.wrap(line.strip(), WIDTH - 6 - extra, initial_indent=" " * (6 + extra),
+                                     subsequent_indent=" " * (8 + extra), break_on_hyphens=False) or [""]
+        out[grade_id] = wrapped
     return out
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dltrack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("start", help="open the course in JupyterLab; other options go to JupyterLab")
-    sub.add_parser("grade", help="grade your notebook").add_argument("assignment")
-    sub.add_parser("build", help="rebuild release/ and solutions/").add_argument("assignments", nargs="*")
-    rep = sub.add_parser("report", help="what the class got wrong: reports/ASSIGNMENT.html and .csv")
-    rep.add_argument("assignment")
+START_HELP = """Copy release/ into notebooks/ (a file already there is never overwritten) and open
+JupyterLab on notebooks/.
+
+Every option that dltrack does not know goes to JupyterLab as it is, for example:
+  --no-browser             do not open a browser; open the address JupyterLab prints
+  --port=8890              serve on another port
+  --ServerApp.ip=0.0.0.0   listen on every interface (a server or a container)
+`jupyter lab --help-all` lists them all."""
+
+
+def _sections_help():
+    root = course.find_root()
+    if root is None:
+        return (f"no course in {Path.cwd()} or above it: run this inside the course folder "
+                "to see its sections")
+    return "sections: " + ", ".join(assignment_ids(root))
+
+
+def parser():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("dltrack")
+    except PackageNotFoundError:
+        ours = "unknown (not installed)"
+    top = argparse.ArgumentParser(prog="dltrack", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"dltrack {ours}")
+    sub = top.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+    sub.add_parser("start", help="open the course in JupyterLab; other options go to JupyterLab",
+                   description=START_HELP, formatter_class=raw,
+                   usage="dltrack start [-h] [JupyterLab options ...]")
+    sections = _sections_help()
+    grade_parser = sub.add_parser(
+        "grade", help="grade your notebook as an instructor would", formatter_class=raw,
+        description="Autograde a copy of notebooks/SECTION with the real nbgrader pipeline (your notebook "
+                    "is never touched);\nprint the points of every exercise, the reason for each loss, and "
+                    "the path of an HTML feedback page.")
+    grade_parser.add_argument("assignment", metavar="SECTION", help="the section to grade; " + sections)
+    build_parser = sub.add_parser("build", help="rebuild release/ and solutions/ from source/")
+    build_parser.add_argument("assignments", metavar="SECTION", nargs="*",
+                              help="the sections to rebuild (default: all); " + sections)
+    rep = sub.add_parser("report", help="what the class got wrong: reports/SECTION.html and .csv")
+    rep.add_argument("assignment", metavar="SECTION", help="the section to report on; " + sections)
     rep.add_argument("--student", help="one student's page (the id `dltrack grade` uses is \"student\")")
-    rep.add_argument("--course", type=Path, help="the course folder to read, e.g. .grading/ASSIGNMENT")
-    args, lab_args = parser.parse_known_args(argv)
+    rep.add_argument("--course", type=Path, help="the course folder to read, e.g. .grading/SECTION")
+    return top
+
+
+def main(argv=None):
+    top = parser()
+    args, lab_args = top.parse_known_args(argv)
     if lab_args and args.command != "start":
-        parser.error(f"unrecognized arguments: {' '.join(lab_args)}")
+        top.error(f"unrecognized arguments: {' '.join(lab_args)}")
     root = course_root()
     if args.command == "start":
         start(root, lab_args)

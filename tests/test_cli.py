@@ -73,7 +73,38 @@ def test_grade_prints_points_reasons_and_feedback_and_leaves_the_notebook_alone(
     out = done.stdout
     assert "decision_values                 2 / 2" in out
     assert "perceptron_run_single           0 / 2" in out and "Perceptron.run gave a wrong answer" in out
+    # The whole reason, wrapped and indented under its exercise, with the line naming the mistake.
+    reason = out.split("perceptron_run_single")[1].split("perceptron_run_batch")[0]
+    said = " ".join(line.strip() for line in reason.splitlines())
+    assert "This looks like a known mistake: run leaves out the bias" in said, out
+    assert 'Reread "The perceptron".' in said, out
+    assert all(len(line) <= 100 and (not line.strip() or line.startswith("      "))
+               for line in reason.splitlines()[1:]), reason
+    assert "xor_answer                      - / 2  graded by hand" in out
     assert "total                           9 / 13  (and 2 graded by hand)" in out
     feedback = out.split("feedback: ")[-1].strip()
     assert feedback.endswith("linear_models.html") and (course / feedback).exists()
     assert mine.read_bytes() == before
+    # Graded again with nothing changed: the same report, nothing regenerated.
+    scratch = course / ".grading" / A
+    db = (scratch / "gradebook.db").stat().st_mtime_ns
+    again = subprocess.run([sys.executable, "-m", "dltrack.cli", "grade", A], cwd=course,
+                           capture_output=True, text=True, timeout=600)
+    assert again.stdout == out and (scratch / "gradebook.db").stat().st_mtime_ns == db
+
+
+def help_of(*args, cwd):
+    done = subprocess.run([sys.executable, "-m", "dltrack.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_help_names_the_lab_options_the_sections_and_the_version(tmp_path):
+    course, elsewhere = course_copy(tmp_path / "course"), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    start = help_of("start", "--help", cwd=course)
+    assert "--no-browser" in start and "--port=" in start and "JupyterLab" in start
+    assert A in help_of("grade", "--help", cwd=course)
+    assert help_of("--version", cwd=course).startswith("dltrack ")
+    assert "inside the course folder" in help_of("grade", "--help", cwd=elsewhere)

@@ -35,6 +35,7 @@ _INSTALLED = tuple(os.path.realpath(p) + os.sep for p in {
     sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))})
 _RECORD = None  # the answers recorded in the grading kernel, a list while recording
 _JUDGE = None   # the grader's judge while it replays a test cell (dltrack.judge)
+_CALLS = []     # (exercise, inputs) of each answer recorded, for the judge's questions (candidate)
 
 
 class CheckFailed(AssertionError):
@@ -74,8 +75,19 @@ def written_here(obj, name):
 
 def begin_recording():
     """From now on test cells record answers instead of judging them (the grading kernel)."""
-    global _RECORD
-    _RECORD = []
+    global _RECORD, _CALLS
+    _RECORD, _CALLS = [], []
+
+
+def candidate(index, code, name):
+    """What the catalogued mistake `code` (defining `name`) answers on the inputs of recorded
+    answer `index`, beside the student's other functions, as JSON: asked by the grader's judge
+    when the mistake calls them. Only a hint depends on it, never a score."""
+    exercise, inputs = _CALLS[index]
+    scope = dict(vars(sys.modules["__main__"]))
+    scope.update(np=np, __name__="catalog")
+    exec(compile(code, "<catalog>", "exec"), scope)
+    return json.dumps(to_record(call_on(exercise.call, scope[name], inputs)))
 
 
 def take_record():
@@ -165,11 +177,15 @@ class Exercise:
         answer = call_on(self.call, self.obj, inputs)
         if _RECORD is not None:
             _RECORD.append(to_record(answer))
+            _CALLS.append((self, inputs))
         return answer
 
-    def _candidate(self, inputs, mistake):
-        """What a catalogued mistake answers on `inputs`."""
+    def _candidate(self, inputs, mistake, answer):
+        """What a catalogued mistake answers on `inputs`: here, or, when it calls the student's
+        other functions, which the grader does not have, in the grading kernel."""
         name = getattr(self.obj, "__name__", None)
+        if _JUDGE is not None and _JUDGE.needs_kernel(mistake["code"], name):
+            return _JUDGE.ask_candidate(answer, mistake["code"], name)
         where = _JUDGE.namespace if _JUDGE is not None else vars(sys.modules.get("__main__", types))
         try:
             wrong = catalog.build(mistake, name, where)
@@ -189,7 +205,7 @@ class Exercise:
             lines += [f"  expected: {show(expected)}", f"  got:      {show(answer.output)}"]
         assignment = _JUDGE.assignment if _JUDGE is not None else Path.cwd().name
         found = catalog.recognise(
-            assignment, getattr(self.obj, "__name__", None), lambda m: self._candidate(inputs, m),
+            assignment, getattr(self.obj, "__name__", None), lambda m: self._candidate(inputs, m, answer),
             answer, expected, self.rtol, self.atol, self.dtype) if answer else []
         lines += [catalog.sentence(m) for m in found]
         raise CheckFailed("\n".join(lines), [m["id"] for m in found], "(hidden case" in what, changed)
@@ -252,6 +268,7 @@ class Run:
             self.answers = [call_on(exercise.call, exercise.obj, inputs) for inputs in cases]
             if _RECORD is not None:
                 _RECORD.append({"kind": "run", "answers": [to_record(a) for a in self.answers]})
+                _CALLS.extend((exercise, inputs) for inputs in cases)
 
     def __repr__(self):
         # Written into the hidden test when the assignment is generated.

@@ -75,6 +75,7 @@ class Judge:
         self.assignment = assignment
         self.namespace = {"__name__": "__judge__", "__builtins__": builtins}
         self.record = None
+        self.ask = None  # ask(expression) -> its value in the grading kernel, a str or None
 
     def _exec(self, source):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -102,6 +103,7 @@ class Judge:
         return message
 
     def _judge(self, source, record_json, kernel_error):
+        self.answered = 0
         try:
             self.record = _parse(record_json)
         except ChannelError as exc:
@@ -158,7 +160,26 @@ class Judge:
             answer.changed = [str(n) for n in item["changed"]]
         except (KeyError, TypeError, ValueError, Malformed) as exc:
             raise ChannelError(f"a malformed answer ({exc})") from None
+        answer.index, self.answered = self.answered, self.answered + 1
         return answer
+
+    def needs_kernel(self, code, name):
+        """Whether a catalogued mistake calls another of the student's objects."""
+        return any(isinstance(self.namespace.get(n), Placeholder) for n in _names(code) - {name})
+
+    def ask_candidate(self, answer, code, name):
+        """A catalogued mistake's answer computed in the grading kernel, beside the student's
+        other functions, on the inputs of `answer`; an error Answer when it cannot be had."""
+        text = None
+        if self.ask is not None and getattr(answer, "index", None) is not None:
+            text = self.ask(f"__import__('dltrack.check').check.candidate({answer.index}, {code!r}, {name!r})")
+        try:
+            item = json.loads(text)
+            wrong = self.answer(dict(item, kind="call"))
+            self.answered -= 1
+            return wrong
+        except (TypeError, ValueError, RecursionError, ChannelError):
+            return catalog.Answer(error=("CandidateUnavailable", ""))
 
     def answers(self, item, count):
         items = item.get("answers")

@@ -248,6 +248,7 @@ class JudgedExecute(Execute):
         self.diagnoses = {}
         info = resources["nbgrader"]
         self.judge = Judge(info["assignment"])
+        self.judge.ask = self._ask
         self.instructor = _instructor_cells(info)
         folder = resources.setdefault("metadata", {}).get("path") or "."
         work = tempfile.mkdtemp(prefix="dltrack-work-")
@@ -379,7 +380,17 @@ class JudgedExecute(Execute):
 
     def _record(self):
         """What the kernel recorded of the test cell just run: a JSON text, or None."""
-        value = self._silently("", record=TAKE).get("user_expressions", {}).get("record", {})
+        return self._ask(TAKE, quiet=False)
+
+    def _ask(self, expression, quiet=True):
+        """The value of `expression` in the kernel when it is a str, else None. A kernel that
+        does not answer raises, unless `quiet` (a question of the judge's, for a hint only)."""
+        try:
+            value = self._silently("", value=expression).get("user_expressions", {}).get("value", {})
+        except (CellTimeoutError, DeadKernelError):
+            if not quiet:
+                raise
+            return None
         text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
         if not isinstance(text, str) or len(text) > 2 * MAX_RECORD:
             return None

@@ -13,7 +13,6 @@ import builtins
 import contextlib
 import io
 import json
-import os
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -71,8 +70,8 @@ class Judge:
     """The judge of one notebook: its given cells' namespace and the kernel's record of a test cell."""
 
     def __init__(self, assignment):
-        os.environ.setdefault("MPLBACKEND", "Agg")
         self.assignment = assignment
+        self.failed = set()  # test cells of this notebook that have failed so far
         self.namespace = {"__name__": "__judge__", "__builtins__": builtins}
         self.record = None
         self.ask = None  # ask(expression) -> its value in the grading kernel, a str or None
@@ -163,14 +162,21 @@ class Judge:
         answer.index, self.answered = self.answered, self.answered + 1
         return answer
 
+    def helpers(self, code, name):
+        """The student's other objects that a catalogued mistake calls."""
+        return {n for n in _names(code) - {name} if isinstance(self.namespace.get(n), Placeholder)}
+
     def needs_kernel(self, code, name):
-        """Whether a catalogued mistake calls another of the student's objects."""
-        return any(isinstance(self.namespace.get(n), Placeholder) for n in _names(code) - {name})
+        return bool(self.helpers(code, name))
 
     def ask_candidate(self, answer, code, name):
         """A catalogued mistake's answer computed in the grading kernel, beside the student's
         other functions, on the inputs of `answer`; an error Answer when it cannot be had."""
         text = None
+        tested_by = {cell for helper in self.helpers(code, name)
+                     for m in catalog.entries(self.assignment, helper) for cell in m["caught_by"]}
+        if tested_by & self.failed:  # a helper is wrong: the failure is its, not this mistake's
+            return catalog.Answer(error=("HelperWrong", ""))
         if self.ask is not None and getattr(answer, "index", None) is not None:
             text = self.ask(f"__import__('dltrack.check').check.candidate({answer.index}, {code!r}, {name!r})")
         try:

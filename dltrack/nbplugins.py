@@ -315,6 +315,8 @@ class JudgedExecute(Execute):
         if kernel_error and "CellTimeoutError" in kernel_error:
             found["failure"] = "time budget" if "time budget" in kernel_error else "timeout"
         self.diagnoses[cell.metadata.nbgrader.grade_id] = found
+        if verdict:
+            self.judge.failed.add(cell.metadata.nbgrader.grade_id)
         # The verdict alone scores the cell: the kernel's errors and results (which nbgrader
         # would read as a partial grade) are dropped, what it printed is kept.
         cell.outputs = [o for o in cell.outputs if o.output_type not in ("error", "execute_result")]

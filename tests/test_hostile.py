@@ -17,6 +17,7 @@ import subprocess
 import time
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell
 
@@ -449,35 +450,32 @@ def export(course):
 
 def interrupt(course, sig, *args):
     """Start autograde, send `sig` while the third student's notebook runs; return its exit code."""
-    third = str(course / "autograded" / sorted(CLASS)[2])
+    third = course / "autograded" / sorted(CLASS)[2]
     process = subprocess.Popen([harness.NBGRADER, "autograde", A, *args], cwd=course,
                                env=dict(os.environ, **FAST), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while process.poll() is None and time.monotonic() < deadline:
-        if any(cwd.startswith(third) for cwd in processes_in(course).values()):
-            break  # its kernel has started
+    deadline, kernels = time.monotonic() + 600, []
+    while process.poll() is None and time.monotonic() < deadline and not kernels:
+        if third.exists():  # nbgrader has begun the third student: wait for their kernel
+            kernels = kernels_of(process.pid)
         time.sleep(0.05)
     time.sleep(0.5)
+    kernels = kernels_of(process.pid) or kernels
     process.send_signal(sig)
     code = process.wait(timeout=120)
     for _ in range(50):  # the kernel it was running goes with it
-        if not processes_in(course):
+        alive = [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
             return code
         time.sleep(0.1)
-    raise AssertionError(f"kernels left running: {processes_in(course)}")
+    raise AssertionError(f"kernels left running: {alive}")
 
 
-def processes_in(course):
-    """{process id: working folder} of the processes working in the course, nbgrader's kernels."""
-    found = {}
-    for proc in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cwd = os.readlink(f"/proc/{proc}/cwd")
-        except OSError:
-            continue
-        if cwd.startswith(str(course / "autograded")):
-            found[int(proc)] = cwd
-    return found
+def kernels_of(pid):
+    """The processes nbgrader started (its sandboxed kernels), which work in throwaway folders."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 @integrity

@@ -1,6 +1,9 @@
 """The misconception catalog: wrong answers students really write.
 
-Each section has `catalogs/<assignment>.yml`, a list of mistakes. A mistake is
+Each section has one file, `catalogs/<assignment>.yml`: its `mistakes`, and the
+other answers the tests of the tests put in place of a solution cell (`correct`:
+different but right answers, which must keep full marks; `wrong`: wrong answers no
+mistake names, which must lose the points of `caught_by`). A mistake is
 the code of a whole solution cell written wrongly, with one sentence on what is
 wrong and the part of the notebook to reread. When a check fails, the student's
 output is compared with each catalogued wrong answer on the same input; a match
@@ -29,10 +32,19 @@ HERE = Path(__file__).parent / "catalogs"
 @functools.cache
 def load(assignment):
     """The mistakes of one assignment, as a list of dicts."""
+    return _file(assignment).get("mistakes", [])
+
+
+@functools.cache
+def _file(assignment):
     path = HERE / f"{assignment}.yml"
-    if not path.exists():
-        return []
-    return yaml.safe_load(path.read_text())["mistakes"]
+    return yaml.safe_load(path.read_text()) if path.exists() else {}
+
+
+def others(assignment):
+    """The section's other answers: (correct, wrong), each a list of dicts like a mistake's."""
+    data = _file(assignment)
+    return data.get("correct", []), data.get("wrong", [])
 
 
 def assignments():

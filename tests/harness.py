@@ -1,8 +1,8 @@
 """Grade variants of a section through the real nbgrader CLI, on a scratch copy of the course.
 
 The variants of an assignment are: the reference (the source notebook), the stub
-(the release notebook), each catalog mistake, and each correct and wrong answer of
-tests/answers/<assignment>.yml, each put in place of its solution cell.
+(the release notebook), each catalog mistake, and each other correct and wrong answer of the section's catalog
+(dltrack/catalogs/<assignment>.yml), each put in place of its solution cell.
 
 Run it by hand to see what a section's checks do:
     python tests/harness.py 01_linear_models
@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,10 +31,8 @@ def source_notebook(assignment):
 
 
 def answers(assignment):
-    """The correct and wrong answers of tests/answers/<assignment>.yml."""
-    path = ROOT / "tests" / "answers" / f"{assignment}.yml"
-    data = yaml.safe_load(path.read_text()) if path.exists() else {}
-    return data.get("correct", []), data.get("wrong", [])
+    """The other correct and wrong answers of the section's catalog."""
+    return catalog.others(assignment)
 
 
 def scratch_course(where, assignment_ids):

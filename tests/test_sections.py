@@ -1,6 +1,6 @@
 """The tests of the tests, for every section: the graders give the grades they should.
 
-Adding a section adds a folder in source/, a catalog and an answers file; nothing here changes.
+Adding a section adds a folder in source/, and a catalog; nothing here changes.
 """
 import subprocess
 import sys

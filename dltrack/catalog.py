@@ -41,6 +41,14 @@ def _file(assignment):
     return yaml.safe_load(path.read_text()) if path.exists() else {}
 
 
+def mutant_marks(assignment):
+    """What the section's catalog says of its mutants (dltrack.fairness): {"equivalent": {id: why},
+    "plausible": {id, ...}}."""
+    data = _file(assignment).get("mutants") or {}
+    return {"equivalent": {m["id"]: m["why"] for m in data.get("equivalent", [])},
+            "plausible": set(data.get("plausible", []))}
+
+
 def others(assignment):
     """The section's other answers: (correct, wrong), each a list of dicts like a mistake's."""
     data = _file(assignment)
@@ -84,18 +92,21 @@ class Answer:
         return self.error is not None
 
 
-def recognise(assignment, name, run, answer, expected=None, rtol=1e-6, atol=1e-9, dtype=None):
-    """The catalogued mistakes (at most three) that the answer matches.
+def recognise(assignment, name, run, answer, expected=None, rtol=1e-6, atol=1e-9, dtype=None, rank=None):
+    """The catalogued mistakes (at most three) that the answer matches, the best first.
 
     `run(mistake)` calls the mistake's object on the failing input and returns its
     Answer; `answer` is the student's Answer (an output that differs from
     `expected`, or an error). A mistake matches when it fails the same way on the
-    same input.
+    same input. `rank(mistake)`, when given, orders the matches (the highest
+    first; the catalog's order among equals).
     """
     if answer.failed and answer.error[0] == "NotImplementedError":
         return []  # an unwritten stub is not a mistake
-    return [m for m in entries(assignment, name)
-            if _same_failure(run(m), answer, expected, rtol, atol, dtype)][:3]
+    found = [m for m in entries(assignment, name) if _same_failure(run(m), answer, expected, rtol, atol, dtype)]
+    if rank is not None and len(found) > 1:
+        found.sort(key=rank, reverse=True)
+    return found[:3]
 
 
 def sentence(mistake):

@@ -155,6 +155,7 @@ class Exercise:
         self.call = call or (lambda f, **inputs: f(**inputs))
         self.rtol, self.atol, self.dtype = rtol, atol, dtype
         self.may_change_inputs = may_change_inputs
+        self.seen = []  # (inputs, answer) of each answer judged so far, to tell mistakes apart
         if _JUDGE is not None:
             refused = _JUDGE.take("new", name)["refused"]
             if refused:
@@ -173,11 +174,14 @@ class Exercise:
     def _answer(self, inputs):
         """The student's answer on `inputs`: called here, or taken from the grading kernel's record."""
         if _JUDGE is not None:
-            return _JUDGE.answer(_JUDGE.take("call", self.name))
-        answer = call_on(self.call, self.obj, inputs)
+            answer = _JUDGE.answer(_JUDGE.take("call", self.name))
+        else:
+            answer = call_on(self.call, self.obj, inputs)
         if _RECORD is not None:
             _RECORD.append(to_record(answer))
             _CALLS.append((self, inputs))
+        else:
+            self.seen.append((inputs, answer))
         return answer
 
     def _candidate(self, inputs, mistake, answer):
@@ -203,12 +207,33 @@ class Exercise:
         lines = [f"{self.name} {what}", f"  input:    {show(inputs)}"]
         if expected is not None:
             lines += [f"  expected: {show(expected)}", f"  got:      {show(answer.output)}"]
-        assignment = _JUDGE.assignment if _JUDGE is not None else Path.cwd().name
-        found = catalog.recognise(
-            assignment, getattr(self.obj, "__name__", None), lambda m: self._candidate(inputs, m, answer),
-            answer, expected, self.rtol, self.atol, self.dtype) if answer else []
+        name = getattr(self.obj, "__name__", None)
+        wrong_helpers = _JUDGE.wrong_helpers(name) if _JUDGE is not None else []
+        found = []
+        if wrong_helpers:  # the hint belongs to the helper's own cell, not here
+            lines.append(f"This check uses your {' and '.join(wrong_helpers)}, which failed its own check "
+                         "above: fix that first, since the mistake may be there rather than here.")
+        elif answer:
+            assignment = _JUDGE.assignment if _JUDGE is not None else Path.cwd().name
+            found = catalog.recognise(
+                assignment, name, lambda m: self._candidate(inputs, m, answer), answer, expected,
+                self.rtol, self.atol, self.dtype, rank=self._agreements)
         lines += [catalog.sentence(m) for m in found]
+        if _JUDGE is not None:
+            _JUDGE.wrong.add(name)
         raise CheckFailed("\n".join(lines), [m["id"] for m in found], "(hidden case" in what, changed)
+
+    def _agreements(self, mistake):
+        """On how many of the answers judged before the failing one the mistake answers as the
+        student did: of several mistakes that explain a failure, the one that explains the most."""
+        count = 0
+        for inputs, answer in self.seen[:-1]:
+            wrong = self._candidate(inputs, mistake, answer)
+            if wrong.failed or answer.failed:
+                count += wrong.error == answer.error
+            else:
+                count += difference(answer.output, wrong.output, self.rtol, self.atol) is None
+        return count
 
     def _raised(self, inputs, answer, label=""):
         kind, message = answer.error
@@ -285,6 +310,7 @@ class Run:
             raise CheckFailed("the hidden test has no expected values: generate the assignment again")
         for number, (inputs, answer, want) in enumerate(zip(self.cases, self.answers, expected.values), 1):
             label = f" (hidden case {number} of {len(self.cases)})"
+            ex.seen.append((inputs, answer))
             if answer.failed:
                 ex._raised(inputs, answer, label)
             why = difference(answer.output, want, ex.rtol, ex.atol, ex.dtype)

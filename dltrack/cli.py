@@ -4,6 +4,7 @@
                                          (--no-browser and every other JupyterLab option pass through)
     dltrack grade SECTION                autograde notebooks/SECTION on a scratch copy; print the points
     dltrack build [SECTION ...]          regenerate release/ and solutions/ from source/ with nbgrader
+    dltrack fairness [SECTION ...]       grade every mutant and catalog answer; write docs/fairness/
     dltrack --version                    the version of the course's package
 """
 import argparse
@@ -311,6 +312,9 @@ def parser():
     build_parser = sub.add_parser("build", help="rebuild release/ and solutions/ from source/")
     build_parser.add_argument("assignments", metavar="SECTION", nargs="*",
                               help="the sections to rebuild (default: all); " + sections)
+    fair = sub.add_parser("fairness", help="grade the mutants and catalog answers: docs/fairness/SECTION.md")
+    fair.add_argument("assignments", metavar="SECTION", nargs="*",
+                      help="the sections to report on (default: all); " + sections)
     rep = sub.add_parser("report", help="what the class got wrong: reports/SECTION.html and .csv")
     rep.add_argument("assignment", metavar="SECTION", help="the section to report on; " + sections)
     rep.add_argument("--student", help="one student's page (the id `dltrack grade` uses is \"student\")")
@@ -333,6 +337,9 @@ def main(argv=None):
     elif args.command == "report":
         from . import report  # matplotlib: only when it is needed
         report.main(root, args.assignment, args.student, args.course)
+    elif args.command == "fairness":
+        from . import fairness  # the mutation engine: only when it is needed
+        fairness.write(root, args.assignments or assignment_ids(root))
     else:
         build(root, args.assignments or assignment_ids(root))
 

@@ -72,6 +72,7 @@ class Judge:
     def __init__(self, assignment):
         self.assignment = assignment
         self.failed = set()  # test cells of this notebook that have failed so far
+        self.wrong = set()   # the student's objects whose check has failed so far
         self.namespace = {"__name__": "__judge__", "__builtins__": builtins}
         self.record = None
         self.ask = None  # ask(expression) -> its value in the grading kernel, a str or None
@@ -165,6 +166,12 @@ class Judge:
     def helpers(self, code, name):
         """The student's other objects that a catalogued mistake calls."""
         return {n for n in _names(code) - {name} if isinstance(self.namespace.get(n), Placeholder)}
+
+    def wrong_helpers(self, name):
+        """The student's other objects, known to be wrong, that `name` uses (as its catalogued
+        mistakes show): a failure of `name` may then be theirs."""
+        used = {n for m in catalog.entries(self.assignment, name) for n in _names(m["code"])}
+        return sorted(used & (self.wrong - {name}))
 
     def needs_kernel(self, code, name):
         return bool(self.helpers(code, name))

@@ -1,8 +1,10 @@
-"""Grade variants of a section through the real nbgrader CLI, on a scratch copy of the course.
+"""Grade variants of a section on a scratch copy of the course: by nbgrader's autograde, or all at
+once by the same judge in one process (dltrack.variants, through dltrack.fairness).
 
-The variants of an assignment are: the reference (the source notebook), the stub
-(the release notebook), each catalog mistake, and each other correct and wrong answer of the section's catalog
-(dltrack/catalogs/<assignment>.yml), each put in place of its solution cell.
+The variants of an assignment are: the reference (the source notebook), the stub (the
+release notebook), and the reference with one solution cell replaced by a catalogued
+mistake, another correct or wrong answer of the section's catalog
+(dltrack/catalogs/<assignment>.yml), or a mutant (dltrack.mutants).
 
 Run it by hand to see what a section's checks do:
     python tests/harness.py 01_linear_models
@@ -15,7 +17,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dltrack import catalog, course as course_  # noqa: E402
+from dltrack import catalog, course as course_  # noqa: E402,F401 - catalog: used by conftest
 from dltrack.course import ANSI  # noqa: E402,F401 - used by the tests through harness
 
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
@@ -55,19 +57,34 @@ def substitute(nb, grade_id, code):
     return nb
 
 
-def variants(course, assignment):
-    """student id -> (notebook, what it is); the course must be generated."""
+def notebooks(course, assignment, found, students):
+    """student -> the notebook nbgrader grades for each of `students` (ids of dltrack.fairness's
+    section_variants, or "reference")."""
     source = nbformat.read(source_notebook(assignment), 4)
     release = nbformat.read(next((Path(course) / "release" / assignment).glob("*.ipynb")), 4)
-    out = {"reference": (source, None), "stub": (release, None)}
-    for m in catalog.load(assignment):
-        out[f"mistake-{m['id']}"] = (substitute(source, m["replaces"], m["code"]), m)
-    correct, wrong = answers(assignment)
-    for a in correct:
-        out[f"correct-{a['id']}"] = (substitute(source, a["replaces"], a["code"]), a)
-    for a in wrong:
-        out[f"wrong-{a['id']}"] = (substitute(source, a["replaces"], a["code"]), a)
+    out = {}
+    for student in students:
+        if student == "reference":
+            out[student] = source
+        elif student == "stub":
+            out[student] = release
+        else:
+            (grade_id, code), = found[student][2].items()
+            out[student] = substitute(source, grade_id, code)
     return out
+
+
+def sample(found, assignment, size=2):
+    """The variants graded by nbgrader too: the stub and, of each kind, the first `size` and a few
+    drawn at random (seeded by the section), so that both paths are compared on every kind."""
+    import random
+
+    rng = random.Random(assignment)
+    picked = ["reference", "stub"]
+    for kind in ("mistake", "correct", "wrong", "mutant"):
+        ids = [v for v, (k, _, _) in found.items() if k == kind]
+        picked += ids[:size] + rng.sample(ids[size:], min(len(ids[size:]), 1))
+    return picked
 
 
 def submit(course, assignment, student, nb, name=None):
@@ -98,34 +115,29 @@ def messages(course, assignment, student):
     return course_.error_texts(next((Path(course) / "autograded" / student / assignment).glob("*.ipynb")))
 
 
-def grade_variants(course, assignment, generate=True):
-    """Generate the assignment, grade every variant; returns (variants, grades)."""
-    if generate:
-        nbgrader(course, "generate_assignment", assignment, "--force")
-    found = variants(course, assignment)
-    for student, (nb, _) in found.items():
+def autograde(course, assignment, notebooks):
+    """Grade {student: notebook} with nbgrader's autograde; returns (see `grades`)."""
+    for student, nb in notebooks.items():
         submit(course, assignment, student, nb)
     nbgrader(course, "autograde", assignment, "--force")
-    return found, grades(course, assignment)
+    return grades(course, assignment)
 
 
 def report(assignment, where):
+    """Print every variant's points and where its mistake was named (graded by the judge in one process)."""
+    from dltrack import fairness
+
     course = scratch_course(where, [assignment])
-    found, scores = grade_variants(course, assignment)
-    for student, (_, entry) in found.items():
-        cells = scores.get(student, {})
-        total = sum(s for s, _ in cells.values())
-        lost = sorted(c for c, (s, m) in cells.items() if s < m)
-        print(f"{student:40s} {total:5.1f}  lost: {', '.join(lost) or '-'}")
-        if entry and entry.get("why"):
-            texts = messages(course, assignment, student)
-            named = [c for c in entry["caught_by"] if entry["why"] in texts.get(c, "")]
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    found, results = fairness.grade_section(course, assignment)
+    for vid, result in results.items():
+        total, most = sum(r["score"] for r in result.values()), sum(r["max"] for r in result.values())
+        lost = sorted(c for c, r in result.items() if r["score"] < r["max"])
+        print(f"{vid:40s} {total:5.1f} / {most:g}  lost: {', '.join(lost) or '-'}")
+        entry = found.get(vid, (None, None))[1]
+        if isinstance(entry, dict) and entry.get("why"):
+            named = [c for c in entry["caught_by"] if entry["why"] in (result.get(c, {}).get("message") or "")]
             print(f"{'':40s}        named in: {', '.join(named) or 'NOWHERE'}")
-    print("\nMessages of the first mistake, for a look:")
-    first = next((s for s in found if s.startswith("mistake-")), None)
-    if first:
-        for cell, text in messages(course, assignment, first).items():
-            print(f"--- {cell}\n{text}")
 
 
 if __name__ == "__main__":

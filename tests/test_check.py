@@ -128,6 +128,33 @@ def test_a_catalogued_mistake_is_named():
     assert mistake["why"] in str(failed.value) and mistake["reread"] in str(failed.value)
 
 
+def test_of_the_mistakes_that_fit_a_failure_the_one_that_fits_the_earlier_answers_comes_first():
+    wrong = notebook_function(
+        "class ReLU:\n    @staticmethod\n    def derivative(z):\n        return np.where(np.asarray(z) >= 0, 1.0, 0.0)",
+        "ReLU")
+    ex = Exercise("ReLU.derivative", wrong, call=lambda R, z: R.derivative(z))
+    ex.expect(1.0, z=2.5)
+    ex.expect(0.0, z=-2.5)
+    with pytest.raises(CheckFailed) as failed:
+        ex.expect(0.0, z=0.0)  # "1.0 everywhere" fits this answer too, but not the one at -2.5
+    assert failed.value.mistakes[0] == "relu_derivative_one_at_zero"
+
+
+TANH_CELL = '''
+from dltrack.check import Exercise
+Exercise("Tanh.fn", Tanh, call=lambda T, z: T.fn(z)).expect(0.7615941559557649, z=1.0)
+'''
+
+
+def test_a_failure_in_a_cell_that_uses_a_wrong_helper_points_at_the_helper_not_at_a_mistake():
+    record = kernel_record("class Tanh:\n    @staticmethod\n    def fn(z):\n        return 2 * z", TANH_CELL)
+    j = judge.Judge("02_activation_functions")
+    j.given("import numpy as np")
+    j.wrong.add("Sigmoid")  # its own check failed in an earlier cell
+    message = j.verdict(TANH_CELL, record)
+    assert "uses your Sigmoid, which failed its own check" in message and "known mistake" not in message
+
+
 def test_an_uncatalogued_wrong_answer_is_not_given_a_name():
     wrong = notebook_function("def decision(w, b, X):\n    return 42.0", "decision")
     with pytest.raises(CheckFailed) as failed:

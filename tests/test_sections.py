@@ -1,18 +1,23 @@
 """The tests of the tests, for every section: the graders give the grades they should.
 
+Every catalogued mistake, other answer and mutant is graded by the autograder's judge in one
+process (dltrack.variants); nbgrader's own autograde grades the reference, the stub and a
+sample, and both must agree.
+
 Adding a section adds a folder in source/, and a catalog; nothing here changes.
 """
 import subprocess
 import sys
+import types
 
 import nbformat
 
 import harness
-from dltrack import catalog
+from dltrack import catalog, fairness
 from dltrack.authoring import normalise
 
 
-def auto_cells(course, assignment):
+def auto_cells(assignment):
     """Grade ids of the autograded (code) test cells of a section."""
     nb = nbformat.read(harness.source_notebook(assignment), 4)
     return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
@@ -25,18 +30,19 @@ def solution_cells(assignment):
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
-def reference_gets_full_marks(course, assignment, found, scores):
-    cells = auto_cells(course, assignment)
-    lost = {c: scores["reference"][c] for c in cells if scores["reference"][c][0] < scores["reference"][c][1]}
-    return [f"the reference solution lost points: {lost}\n{harness.messages(course, assignment, 'reference')}"] if lost else []
+def reference_gets_full_marks(s):
+    lost = {c: s.scores["reference"][c] for c in auto_cells(s.assignment)
+            if s.scores["reference"][c][0] < s.scores["reference"][c][1]}
+    return [f"the reference solution lost points: {lost}\n{harness.messages(s.course, s.assignment, 'reference')}"] \
+        if lost else []
 
 
-def stub_runs_to_the_end_and_gets_zero(course, assignment, found, scores):
+def stub_runs_to_the_end_and_gets_zero(s):
     problems = []
-    earned = {c: s for c in auto_cells(course, assignment) if (s := scores["stub"][c][0]) > 0}
+    earned = {c: p for c in auto_cells(s.assignment) if (p := s.scores["stub"][c][0]) > 0}
     if earned:
         problems.append(f"the release notebook earned points with its stubs: {earned}")
-    path = next((course / "autograded" / "stub" / assignment).glob("*.ipynb"))
+    path = next((s.course / "autograded" / "stub" / s.assignment).glob("*.ipynb"))
     cells = [c for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
     if not all(c.execution_count for c in cells):
         problems.append("the release notebook did not run to its last cell")
@@ -45,88 +51,126 @@ def stub_runs_to_the_end_and_gets_zero(course, assignment, found, scores):
     return problems
 
 
-def release_and_solutions_equal_a_fresh_build(course, assignment, found, scores):
+def both_paths_give_the_same_grades(s):
+    """The judge in one process (every variant) and nbgrader's autograde (a sample) agree, cell by
+    cell, on the points and on the first line of each message."""
+    problems = []
+    for student, cells in s.scores.items():
+        texts = harness.messages(s.course, s.assignment, student)
+        for cell, (score, _) in cells.items():
+            mine = s.results[student].get(cell)
+            if mine is None or mine["score"] != score:
+                problems.append(f"{student}: {cell} scores {score:g} by nbgrader, "
+                                f"{mine and mine['score']} by the judge in one process")
+            elif mine["message"] and mine["message"].splitlines()[0] not in texts.get(cell, ""):
+                problems.append(f"{student}: {cell} says another thing by nbgrader:\n{texts.get(cell)}\n"
+                                f"than in one process:\n{mine['message']}")
+    return problems
+
+
+def release_and_solutions_equal_a_fresh_build(s):
     def shape(nb):
         return [(c.cell_type, c.source, c.metadata.get("nbgrader"), c.metadata.get("tags")) for c in nb.cells]
 
     problems = []
     for folder in ("release", "solutions"):
-        fresh = sorted((course / folder / assignment).glob("*.ipynb"))
-        committed = sorted((harness.ROOT / folder / assignment).glob("*.ipynb"))
+        fresh = sorted((s.course / folder / s.assignment).glob("*.ipynb"))
+        committed = sorted((harness.ROOT / folder / s.assignment).glob("*.ipynb"))
         if [p.name for p in fresh] != [p.name for p in committed]:
-            problems.append(f"{folder}/{assignment} has other files than a fresh build; run `dltrack build`")
+            problems.append(f"{folder}/{s.assignment} has other files than a fresh build; run `dltrack build`")
         for new, old in zip(fresh, committed):
             if shape(nbformat.read(new, 4)) != shape(nbformat.read(old, 4)):
-                problems.append(f"{old.relative_to(harness.ROOT)} differs from a fresh build; run `dltrack build {assignment}`")
+                problems.append(f"{old.relative_to(harness.ROOT)} differs from a fresh build; "
+                                f"run `dltrack build {s.assignment}`")
     return problems
 
 
-def each_mistake_loses_points_where_it_should_and_is_named(course, assignment, found, scores):
+def each_mistake_loses_points_where_it_should_and_is_named(s):
     problems = []
-    for student, (_, mistake) in found.items():
-        if not student.startswith("mistake-"):
+    for vid, (kind, mistake, _) in s.found.items():
+        if kind != "mistake":
             continue
-        texts = harness.messages(course, assignment, student)
         for cell in mistake["caught_by"]:
-            score, most = scores[student][cell]
-            if score >= most:
-                problems.append(f"{mistake['id']}: kept all {most:g} points of {cell}")
-            elif mistake["why"] not in texts.get(cell, ""):
-                problems.append(f"{mistake['id']}: {cell} failed without naming it:\n{texts.get(cell, '(no message)')}")
+            result = s.results[vid][cell]
+            if result["score"] >= result["max"]:
+                problems.append(f"{mistake['id']}: kept all {result['max']:g} points of {cell}")
+            elif mistake["why"] not in (result["message"] or ""):
+                problems.append(f"{mistake['id']}: {cell} failed without naming it:\n{result['message']}")
     return problems
 
 
-def different_correct_answers_keep_full_marks(course, assignment, found, scores):
-    cells = auto_cells(course, assignment)
-    return [f"{s}: lost {c}\n{harness.messages(course, assignment, s).get(c)}"
-            for s in found if s.startswith("correct-")
-            for c in cells if scores[s][c][0] < scores[s][c][1]]
+def different_correct_answers_keep_full_marks(s):
+    return [f"{vid}: lost {c}\n{r['message']}" for vid, (kind, _, _) in s.found.items() if kind == "correct"
+            for c, r in s.results[vid].items() if r["score"] < r["max"]]
 
 
-def known_wrong_answers_lose_points(course, assignment, found, scores):
-    return [f"{entry['id']}: kept the points of {c}" for s, (_, entry) in found.items()
-            if s.startswith("wrong-") for c in entry["caught_by"] if scores[s][c][0] >= scores[s][c][1]]
+def known_wrong_answers_lose_points(s):
+    return [f"{entry['id']}: kept the points of {c}" for vid, (kind, entry, _) in s.found.items()
+            if kind == "wrong" for c in entry["caught_by"] if s.results[vid][c]["score"] >= s.results[vid][c]["max"]]
+
+
+def the_fairness_report_is_up_to_date(s):
+    """docs/fairness/<section>.md is what the mutants and catalog answers give now; no exercise kills
+    a smaller share of its mutants than the report records."""
+    rows = fairness.summary(s.assignment, s.found, s.results)
+    path = harness.ROOT / fairness.FOLDER / f"{s.assignment}.md"
+    committed = path.read_text() if path.exists() else ""
+    if fairness.render(s.assignment, rows) == committed:
+        return []
+    recorded = fairness.recorded_rates(committed)
+    fallen = [f"{cell}: {fairness.rate(r):.0%} of its mutants lose points, the report records "
+              f"{recorded[cell]:.0%}" for cell, r in rows.items()
+              if cell in recorded and round(fairness.rate(r), 2) < recorded[cell]]
+    holes = [f"  {m.id}, {m.describe()}" for r in rows.values() for m in r["holes"]]
+    return [f"{path.relative_to(harness.ROOT)} is out of date; run `dltrack fairness {s.assignment}`"
+            + "".join(f"\n{line}" for line in fallen)
+            + ("\nmutants that keep full marks:\n" + "\n".join(holes) if holes and fallen else "")]
 
 
 SELF_CHECKED = {"01_linear_models", "02_activation_functions"}  # quick notebooks; the code path is shared
 
 
-def self_check_agrees_with_the_judge(course, assignment, found, scores):
+def self_check_agrees_with_the_judge(s):
     """The student's self-check (the test cells judging in their own kernel) passes the same cells
-    the grader's judge passes, for the reference, the stub and a few catalogued mistakes."""
+    the grader's judge passes, for the variants autograded by nbgrader."""
     from nbclient import NotebookClient
 
-    if assignment not in SELF_CHECKED:
+    if s.assignment not in SELF_CHECKED:
         return []
     problems = []
-    sample = ["reference", "stub", *[s for s in found if s.startswith("mistake-")][:3]]
-    for student in sample:
-        path = next((course / "autograded" / student / assignment).glob("*.ipynb"))
+    for student in s.scores:
+        path = next((s.course / "autograded" / student / s.assignment).glob("*.ipynb"))
         nb = nbformat.read(path, 4)
         NotebookClient(nb, timeout=120, allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type == "code" and meta.get("grade"):
                 passed = not any(o.output_type == "error" for o in cell.outputs)
-                score, most = scores[student][meta["grade_id"]]
+                score, most = s.scores[student][meta["grade_id"]]
                 if passed != (score == most):
                     problems.append(f"{student}: {meta['grade_id']} {'passes' if passed else 'fails'} in the "
                                     f"student's kernel but scores {score:g} / {most:g} when autograded")
     return problems
 
 
-GRADED = [reference_gets_full_marks, self_check_agrees_with_the_judge, stub_runs_to_the_end_and_gets_zero,
-          release_and_solutions_equal_a_fresh_build, each_mistake_loses_points_where_it_should_and_is_named,
-          different_correct_answers_keep_full_marks, known_wrong_answers_lose_points]
+GRADED = [reference_gets_full_marks, stub_runs_to_the_end_and_gets_zero, both_paths_give_the_same_grades,
+          self_check_agrees_with_the_judge, release_and_solutions_equal_a_fresh_build,
+          each_mistake_loses_points_where_it_should_and_is_named, different_correct_answers_keep_full_marks,
+          known_wrong_answers_lose_points, the_fairness_report_is_up_to_date]
 
 
 def test_the_section_grades_as_it_should(assignment, tmp_path):
-    """One nbgrader run per section (so pytest-xdist spreads sections), then every property of it."""
+    """Every variant of the section graded by the judge in one process, a sample of them (the
+    reference and the stub among them) by nbgrader's autograde too, then every property of it."""
     course = harness.scratch_course(tmp_path, [assignment])
     subprocess.run([sys.executable, "-m", "dltrack.cli", "build", assignment],
                    cwd=course, check=True, capture_output=True, text=True)
-    found, scores = harness.grade_variants(course, assignment, generate=False)
-    problems = [f"{check.__name__}: {p}" for check in GRADED for p in check(course, assignment, found, scores)]
+    found, results = fairness.grade_section(course, assignment)
+    sample = harness.sample(found, assignment)
+    scores = harness.autograde(course, assignment, harness.notebooks(course, assignment, found, sample))
+    section = types.SimpleNamespace(assignment=assignment, course=course, found=found, results=results,
+                                    scores=scores)
+    problems = [f"{check.__name__}: {p}" for check in GRADED for p in check(section)]
     assert not problems, "\n".join(problems)
 
 

@@ -1,0 +1,312 @@
+"""Grade many variants of a section in one process: the tests of the tests, fast.
+
+A variant is the reference notebook with some solution cells replaced (a catalogued
+mistake, another correct answer, a mutant, the stub). The reference runs once, cell
+by cell, in an IPython shell in a process of its own; before the first cell that a
+variant replaces, the process forks, and the copy runs the variant's code and the
+rest of the notebook. Every test cell is judged as autograde judges it: the test
+cell runs without its hidden values and records the answers (dltrack.check), and
+dltrack.judge judges the record against the gradebook's test cell. A variant so
+costs only the cells from its first change on: no kernel to start, no nbgrader.
+
+nbgrader's autograde stays the truth: tests/test_sections.py grades the reference,
+the stub and a sample of variants both ways and requires the same scores.
+
+    python -m dltrack.variants REQUEST.json RESULT.json     (what `grade` runs)
+"""
+import ast
+import contextlib
+import functools
+import io
+import json
+import os
+import re
+import resource
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CELL_TIMEOUT = 60      # seconds, as c.Execute.timeout
+NOTEBOOK_BUDGET = 300  # seconds, as c.JudgedExecute.notebook_budget
+MEMORY = 4 * 2**30     # bytes of address space a variant may use
+
+
+def grade(course, assignment, variants, timeout=CELL_TIMEOUT, budget=NOTEBOOK_BUDGET, every_cell=False):
+    """variant id -> {test cell: result} for each variant and for "reference".
+
+    `variants` maps an id to {solution grade_id: code}. The course must be generated
+    (its gradebook holds the test cells). A result is a dict: score, max, message
+    (the verdict's text, or None), failure and mistakes (as in dltrack.diagnosis).
+    """
+    request = {"course": str(course), "assignment": assignment, "variants": variants,
+               "timeout": timeout, "budget": budget, "every_cell": every_cell}
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    with tempfile.TemporaryDirectory(prefix="dltrack-variants-") as work:
+        Path(work, "request.json").write_text(json.dumps(request))
+        done = subprocess.run([sys.executable, "-m", "dltrack.variants", "request.json", "result.json"],
+                              cwd=work, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"grading the variants of {assignment} failed:\n{done.stderr[-4000:]}")
+        return json.loads(Path(work, "result.json").read_text())
+
+
+# ---------------------------------------------------------------- in the grading process
+
+def _cells(course, assignment):
+    """The reference's code cells as autograde runs them: [(grade_id, kind, source, points)]."""
+    import nbformat
+
+    from .course import source_notebook
+    from .nbplugins import _instructor_cells
+
+    path = source_notebook(course, assignment)
+    info = {"db_url": f"sqlite:///{Path(course) / 'gradebook.db'}", "notebook": path.stem, "assignment": assignment}
+    instructor = _instructor_cells(info)
+    cells = []
+    for cell in nbformat.read(path, 4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        gid = meta.get("grade_id")
+        mine = instructor.get(gid) if not meta.get("solution") else None
+        if mine is not None and meta.get("grade"):
+            cells.append((gid, "test", mine, float(meta.get("points", 0))))
+        elif mine is not None:
+            cells.append((gid, "given", mine, 0.0))
+        else:
+            cells.append((gid, "student", cell.source, 0.0))
+    return cells
+
+
+class _Notebook:
+    """The shell, the judge and the clock of one notebook being graded."""
+
+    def __init__(self, assignment, timeout, budget):
+        from IPython.core.interactiveshell import InteractiveShell
+        from traitlets.config import Config
+
+        from .judge import Judge
+
+        config = Config()
+        config.HistoryManager.enabled = False
+        self.shell = InteractiveShell.instance(config=config)
+        self.judge = Judge(assignment)
+        self.judge.ask = self._ask
+        self.timeout, self.budget, self.used = timeout, budget, 0.0
+        self.stopped = None
+
+    def _ask(self, expression):
+        try:
+            value = self.shell.ev(expression)
+        except BaseException:  # noqa: BLE001 - a question for a hint only
+            return None
+        return value if isinstance(value, str) else None
+
+    def execute(self, source):
+        """Run a cell as the kernel would: (error line or None, what it wrote to stderr)."""
+        limit = min(self.timeout, self.budget - self.used)
+        if limit <= 0:
+            self.stopped = f"the notebook used up its time budget of {self.budget} s"
+            return "KernelStopped", ""
+        err = io.StringIO()
+        began = time.monotonic()
+        signal.signal(signal.SIGALRM, _interrupt)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                result = self.shell.run_cell(source, store_history=False)
+        except KeyboardInterrupt:  # the alarm rang outside the cell's own code
+            result = None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.used += time.monotonic() - began
+        self._close_figures()
+        if result is None:
+            return "CellTimeoutError: the cell was stopped", err.getvalue()
+        error = result.error_in_exec or result.error_before_exec
+        if isinstance(error, KeyboardInterrupt):
+            return "CellTimeoutError: the cell was stopped", err.getvalue()
+        return (f"{type(error).__name__}: {error}" if error else None), err.getvalue()
+
+    def run(self, gid, kind, source, points):
+        """Run one cell; a test cell's result, else None."""
+        from . import check
+        from .judge import kernel_source
+
+        if self.stopped:
+            return _zero(points, f"KernelStopped: not run: {self.stopped}", "not run") if kind == "test" else None
+        if kind != "test":
+            self.execute(source)
+            if kind == "given":
+                self.judge.given(source)
+            return None
+        check.begin_recording()
+        error, stderr = self.execute(kernel_source(source))
+        if self.stopped:
+            return _zero(points, f"KernelStopped: not run: {self.stopped}", "not run")
+        record = check.take_record()
+        verdict = self.judge.verdict(source, record, error)
+        found = dict(self.judge.diagnosis)
+        if error and error.startswith("CellTimeoutError"):
+            found["failure"] = "timeout"
+        if verdict:
+            self.judge.failed.add(gid)
+        elif stderr:
+            verdict, found["failure"] = f"The cell wrote to stderr: {stderr[:200]}", "visible"
+        return {"score": 0.0 if verdict else points, "max": points, "message": verdict,
+                "failure": found["failure"], "mistakes": found["mistakes"]}
+
+    @staticmethod
+    def _close_figures():
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _zero(points, message, failure):
+    return {"score": 0.0, "max": points, "message": message, "failure": failure, "mistakes": []}
+
+
+def _skippable(cells):
+    """Indices of the demonstration cells (no nbgrader metadata) that a variant need not run: no
+    later graded, given or solution cell reads what they bind or change, and they draw no numbers
+    from a global random state. The reference runs them all; what they show is for the student."""
+    later, skip = set(), set()
+    for i in range(len(cells) - 1, -1, -1):
+        gid, kind, source, _ = cells[i]
+        reads, changes = _uses(source)
+        if gid is None and kind == "student" and not (changes & later) and not _GLOBAL_RANDOM.search(source):
+            skip.add(i)
+            continue
+        later |= reads
+    return skip
+
+
+_GLOBAL_RANDOM = re.compile(r"\b(np|numpy)\.random\.(?!default_rng\b)|\brandom\.")
+
+
+@functools.lru_cache(maxsize=4096)
+def _uses(source):
+    """(names a cell reads before it binds them, names it binds or may change). A method called
+    on a name, or an item or attribute set on it, counts as a change to that name."""
+    from .judge import _python
+
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return {"*"}, {"*"}
+    loads, binds, changes = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (binds if isinstance(node.ctx, (ast.Store, ast.Del)) else loads).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            binds.add(node.name)
+        elif isinstance(node, ast.arg):
+            binds.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            changes.add(_base(node))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            changes.add(_base(node.func))
+        elif isinstance(node, ast.Global):
+            changes.update(node.names)
+    return frozenset(loads - binds), frozenset((binds | changes) - {None, "np", "plt"})
+
+
+def _base(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.value if not isinstance(node, ast.Call) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _serve(request):
+    cells = _cells(request["course"], request["assignment"])
+    order = {gid: i for i, (gid, *_) in enumerate(cells)}
+    starts = {}
+    for vid, changes in request["variants"].items():
+        unknown = set(changes) - set(order)
+        if unknown:
+            raise KeyError(f"variant {vid} replaces cells the notebook does not have: {sorted(unknown)}")
+        starts.setdefault(min(order[g] for g in changes), []).append(vid)
+    nb = _Notebook(request["assignment"], request["timeout"], request["budget"])
+    nb.execute("import random, numpy\nrandom.seed(0)\nnumpy.random.seed(0)\ndel random, numpy")
+    nb.used = 0.0
+    reference, results = {}, {}
+    for i, (gid, kind, source, points) in enumerate(cells):
+        for vid in starts.get(i, []):
+            changes = request["variants"][vid]
+            variant = [(g, k, changes.get(g, s), p) for g, k, s, p in cells]
+            skip = set() if request.get("every_cell") else _skippable(variant)
+            results[vid] = {**reference, **_fork(nb, variant, i, request["budget"], skip)}
+        result = nb.run(gid, kind, source, points)
+        if result is not None:
+            reference[gid] = result
+    results["reference"] = reference
+    return results
+
+
+def _fork(nb, cells, start, budget, skip):
+    """Run cells[start:] but those in `skip` in a forked copy of this process: {test cell: result}."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the copy: run the variant, send each test cell's result, never return
+        os.close(read)
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+            with os.fdopen(write, "w") as out:
+                for j, (gid, kind, source, points) in enumerate(cells[start:], start):
+                    if j in skip:
+                        continue
+                    result = nb.run(gid, kind, source, points)
+                    if result is not None:
+                        out.write(json.dumps([gid, result]) + "\n")
+                        out.flush()
+        finally:
+            os._exit(0)
+    os.close(write)
+    found = _collect(read, pid, deadline=time.monotonic() + budget + 30)
+    for gid, kind, _, points in cells[start:]:
+        if kind == "test" and gid not in found:
+            found[gid] = _zero(points, "KernelStopped: the variant's process died or hung", "kernel died")
+    return found
+
+
+def _collect(fd, pid, deadline):
+    found, buffer = {}, b""
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                gid, result = json.loads(line)
+                found[gid] = result
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return found
+
+
+def main(argv):
+    request = json.loads(Path(argv[0]).read_text())
+    results = _serve(request)
+    Path(argv[1]).write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

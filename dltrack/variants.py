@@ -7,7 +7,8 @@ variant replaces, the process forks, and the copy runs the variant's code and th
 rest of the notebook. Every test cell is judged as autograde judges it: the test
 cell runs without its hidden values and records the answers (dltrack.check), and
 dltrack.judge judges the record against the gradebook's test cell. A variant so
-costs only the cells from its first change on: no kernel to start, no nbgrader.
+costs only the cells from its first change on that the change can reach (a test cell
+it cannot reach keeps the reference's result): no kernel to start, no nbgrader.
 
 nbgrader's autograde stays the truth: tests/test_sections.py grades the reference,
 the stub and a sample of variants both ways and requires the same scores.
@@ -175,19 +176,39 @@ def _zero(points, message, failure):
     return {"score": 0.0, "max": points, "message": message, "failure": failure, "mistakes": []}
 
 
-def _skippable(cells):
-    """Indices of the demonstration cells (no nbgrader metadata) that a variant need not run: no
-    later graded, given or solution cell reads what they bind or change, and they draw no numbers
-    from a global random state. The reference runs them all; what they show is for the student."""
-    later, skip = set(), set()
-    for i in range(len(cells) - 1, -1, -1):
-        gid, kind, source, _ = cells[i]
-        reads, changes = _uses(source)
-        if gid is None and kind == "student" and not (changes & later) and not _GLOBAL_RANDOM.search(source):
-            skip.add(i)
-            continue
-        later |= reads
-    return skip
+def _skippable(cells, start, changed):
+    """Indices of the cells after `start` that a variant need not run.
+
+    A cell the change cannot reach is left out: a demonstration, test or solution cell
+    that reads no name the changed cells (`changed`, their indices) bind or change, nor
+    a name a cell they reach binds, unless a later cell that runs reads what it binds.
+    A test cell left out keeps the reference's result. Given cells always run, and so
+    does anything that draws numbers from a global random state.
+    """
+    reached = set()
+    for i in changed:
+        reached |= _uses(cells[i][2])[1]
+    grew = True
+    while grew:  # the functions that call a changed one, wherever they are defined
+        grew = False
+        for gid, kind, source, _ in cells:
+            reads, binds = _uses(source)
+            if kind == "student" and gid is not None and reads & reached and not binds <= reached:
+                reached |= binds
+                grew = True
+    runs = set(changed)
+    for j in range(start, len(cells)):
+        reads, binds = _uses(cells[j][2])
+        if cells[j][1] == "given" or reads & reached or _GLOBAL_RANDOM.search(cells[j][2]):
+            runs.add(j)
+            reached |= binds
+    later = set()
+    for j in range(len(cells) - 1, start - 1, -1):
+        reads, binds = _uses(cells[j][2])
+        if j in runs or binds & later:
+            runs.add(j)
+            later |= reads
+    return set(range(start, len(cells))) - runs
 
 
 _GLOBAL_RANDOM = re.compile(r"\b(np|numpy)\.random\.(?!default_rng\b)|\brandom\.")
@@ -245,11 +266,13 @@ def _serve(request):
         for vid in starts.get(i, []):
             changes = request["variants"][vid]
             variant = [(g, k, changes.get(g, s), p) for g, k, s, p in cells]
-            skip = set() if request.get("every_cell") else _skippable(variant)
-            results[vid] = {**reference, **_fork(nb, variant, i, request["budget"], skip)}
+            changed = [j for j, (g, *_) in enumerate(cells) if g in changes]
+            skip = set() if request.get("every_cell") else _skippable(variant, i, changed)
+            results[vid] = _fork(nb, variant, i, request["budget"], skip)
         result = nb.run(gid, kind, source, points)
         if result is not None:
             reference[gid] = result
+    results = {vid: {**reference, **found} for vid, found in results.items()}
     results["reference"] = reference
     return results
 
@@ -274,8 +297,8 @@ def _fork(nb, cells, start, budget, skip):
             os._exit(0)
     os.close(write)
     found = _collect(read, pid, deadline=time.monotonic() + budget + 30)
-    for gid, kind, _, points in cells[start:]:
-        if kind == "test" and gid not in found:
+    for j, (gid, kind, _, points) in enumerate(cells[start:], start):
+        if kind == "test" and gid not in found and j not in skip:
             found[gid] = _zero(points, "KernelStopped: the variant's process died or hung", "kernel died")
     return found
 

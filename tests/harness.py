@@ -74,16 +74,16 @@ def notebooks(course, assignment, found, students):
     return out
 
 
-def sample(found, assignment, size=2):
-    """The variants graded by nbgrader too: the stub and, of each kind, the first `size` and a few
-    drawn at random (seeded by the section), so that both paths are compared on every kind."""
+def sample(found, assignment, size=1):
+    """The variants nbgrader grades too: the reference, the stub and, of each kind, `size` drawn
+    at random (seeded by the section), so that both paths are compared on every kind."""
     import random
 
     rng = random.Random(assignment)
     picked = ["reference", "stub"]
     for kind in ("mistake", "correct", "wrong", "mutant"):
         ids = [v for v, (k, _, _) in found.items() if k == kind]
-        picked += ids[:size] + rng.sample(ids[size:], min(len(ids[size:]), 1))
+        picked += rng.sample(ids, min(len(ids), size))
     return picked
 
 

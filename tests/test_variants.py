@@ -1,0 +1,67 @@
+"""The mutation engine's use here, and what a variant graded in one process may leave out."""
+from dltrack import mutants
+from dltrack.variants import _skippable
+
+CELL = '''def step(x, g, lr=0.1):
+    """One step: x - lr g. Docstrings and signatures are never mutated."""
+    ### BEGIN SOLUTION
+    x = x - lr * g
+    return x @ np.eye(len(x)).T
+    ### END SOLUTION
+'''
+
+
+def test_mutants_change_only_the_solution_region_once_each():
+    found = mutants.of_cell("step", CELL)
+    assert found and len({m.code for m in found}) == len(found)
+    for m in found:
+        assert m.code != CELL and m.cell == "step"
+        assert m.code.splitlines()[:3] == CELL.splitlines()[:3], m.describe()
+
+
+def test_mutants_include_the_numpy_operators():
+    changes = {m.after for m in mutants.of_cell("step", CELL)}
+    assert "x -= lr * g" in changes                          # made in place
+    assert "return x * np.eye(len(x)).T" in changes          # @ made *
+    assert "return x @ np.eye(len(x))" in changes            # transpose dropped
+    assert "x = x + lr * g" in changes                       # mutmut's own operator swap
+
+
+def test_a_mutant_keeps_its_id_when_another_line_changes():
+    before = {m.describe(): m.id for m in mutants.of_cell("step", CELL)}
+    after = {m.describe(): m.id for m in mutants.of_cell("step", CELL.replace("lr=0.1", "lr=0.5"))}
+    assert before == after
+
+
+def cells(*specs):
+    return [(gid, kind, source, 1.0 if kind == "test" else 0.0) for gid, kind, source in specs]
+
+
+NOTEBOOK = cells(
+    ("setup", "given", "import numpy as np"),
+    ("f", "student", "def f(x):\n    return x + 1"),
+    ("g", "student", "def g(x):\n    return f(x) * 2"),
+    ("h", "student", "def h(x):\n    return x - 1"),
+    (None, "student", "table = [f(v) for v in range(3)]\nprint(table)"),
+    (None, "student", "shown = h(2)\nprint(shown)"),
+    ("f_test", "test", "check(f)"),
+    ("g_test", "test", "check(g)"),
+    ("h_test", "test", "check(h)"),
+    (None, "student", "noise = np.random.rand(3)"),
+    ("h_uses_table", "test", "check(h, table)"),
+)
+
+
+def test_a_variant_leaves_out_only_the_cells_its_change_cannot_reach():
+    skip = _skippable(NOTEBOOK, 1, [1])  # f changed
+    names = {NOTEBOOK[i][0] or NOTEBOOK[i][2].split("\n")[0] for i in skip}
+    # g calls f, table uses f, the global random draw runs whatever it is; h's own test and the
+    # demonstration of h are out of reach; h's cell runs, since a test that runs (h_uses_table,
+    # reached through table) reads h
+    assert names == {"shown = h(2)", "h_test"}
+
+
+def test_a_cell_that_binds_what_a_reached_cell_reads_still_runs():
+    skip = _skippable(NOTEBOOK, 3, [3])  # h changed: h_uses_table reads table, so its cell runs
+    assert 4 not in skip and 8 not in skip and 10 not in skip
+    assert {6, 7} <= skip  # f's and g's tests keep the reference's results

@@ -93,6 +93,15 @@ def test_grade_prints_points_reasons_and_feedback_and_leaves_the_notebook_alone(
     assert again.stdout == out and (scratch / "gradebook.db").stat().st_mtime_ns == db
 
 
+def test_a_new_gradebook_is_stamped_with_the_revision_alembic_heads_prints():
+    """dltrack grade reads the revision in its own process; nbgrader starts `alembic heads` for it."""
+    from nbgrader.api import get_alembic_version
+
+    from dltrack.cli import alembic_head
+
+    assert alembic_head() == get_alembic_version()
+
+
 def help_of(*args, cwd):
     done = subprocess.run([sys.executable, "-m", "dltrack.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60)

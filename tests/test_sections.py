@@ -6,14 +6,12 @@ sample, and both must agree.
 
 Adding a section adds a folder in source/, and a catalog; nothing here changes.
 """
-import subprocess
-import sys
 import types
 
 import nbformat
 
 import harness
-from dltrack import catalog, fairness
+from dltrack import catalog, cli, fairness
 from dltrack.authoring import normalise
 
 
@@ -163,8 +161,7 @@ def test_the_section_grades_as_it_should(assignment, tmp_path):
     """Every variant of the section graded by the judge in one process, a sample of them (the
     reference and the stub among them) by nbgrader's autograde too, then every property of it."""
     course = harness.scratch_course(tmp_path, [assignment])
-    subprocess.run([sys.executable, "-m", "dltrack.cli", "build", assignment],
-                   cwd=course, check=True, capture_output=True, text=True)
+    cli.build(course, [assignment], execute=False)  # the worked solutions' cells, not their outputs
     found, results = fairness.grade_section(course, assignment)
     sample = harness.sample(found, assignment)
     scores = harness.autograde(course, assignment, harness.notebooks(course, assignment, found, sample))

@@ -74,17 +74,15 @@ def notebooks(course, assignment, found, students):
     return out
 
 
-def sample(found, assignment, size=1):
-    """The variants nbgrader grades too: the reference, the stub and, of each kind, `size` drawn
-    at random (seeded by the section), so that both paths are compared on every kind."""
+def sample(found, assignment):
+    """The variants nbgrader grades too: the reference, the stub, one mutant and one catalog answer
+    (a mistake, another correct answer or a wrong one), drawn at random, seeded by the section."""
     import random
 
     rng = random.Random(assignment)
-    picked = ["reference", "stub"]
-    for kind in ("mistake", "correct", "wrong", "mutant"):
-        ids = [v for v, (k, _, _) in found.items() if k == kind]
-        picked += rng.sample(ids, min(len(ids), size))
-    return picked
+    mutants = [v for v, (kind, _, _) in found.items() if kind == "mutant"]
+    answers = [v for v, (kind, _, _) in found.items() if kind in ("mistake", "correct", "wrong")]
+    return ["reference", "stub", *rng.sample(answers, min(1, len(answers))), *rng.sample(mutants, min(1, len(mutants)))]
 
 
 def submit(course, assignment, student, nb, name=None):

@@ -80,19 +80,27 @@ def system_binds():
     return args
 
 
+# Course folders no kernel may see besides the working folder's: a grading worker adds the
+# instructor's course here, since it grades in a scratch copy (dltrack.parallel).
+HIDDEN = []
+
+
 def _python_paths(workdir):
     """The folders Python imports from, the course package's own folder, never the course."""
     course = Path.cwd().resolve()
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  *sys.path, os.path.dirname(dltrack.__file__)]
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    package = Path(dltrack.__file__).resolve().parent
+    candidates = [*prefixes, *sys.path, package]
     found = []
     for path in candidates:
         if not path or not os.path.isdir(path):
             continue
         path = Path(path).resolve()
-        hidden = (course, Path(workdir))
+        hidden = (course, Path(workdir), *(Path(h).resolve() for h in HIDDEN))
         if any(h == path or h.is_relative_to(path) for h in hidden):
             continue  # a folder holding the course or the submission is never shown whole
+        if path != package and _in_course(path) and not any(path.is_relative_to(p) for p in prefixes):
+            continue  # a folder of a course on the import path (its tests/, say), not its Python
         if not any(path.is_relative_to(f) for f in found):
             found = [f for f in found if not f.is_relative_to(path)] + [path]
     return [str(f) for f in found]
@@ -107,6 +115,11 @@ ARCHES = {  # machine: (AUDIT_ARCH, clone, clone3, fork/vfork numbers)
 CLONE_THREAD, EPERM, ENOSYS = 0x10000, 1, 38
 ALLOW, ERRNO, KILL = 0x7FFF0000, 0x00050000, 0x80000000
 LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+
+
+def _in_course(path):
+    """Whether `path` is a course folder or inside one (a folder with nbgrader_config.py and source/)."""
+    return any((p / "nbgrader_config.py").exists() and (p / "source").is_dir() for p in (path, *path.parents))
 
 
 def seccomp_filter():

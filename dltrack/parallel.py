@@ -364,19 +364,19 @@ def autograde(root, assignments, workers=None, scheduler=None, force=False, out=
     from . import nbplugins, sandbox
 
     root = Path(root).resolve()
-    api = merge_api(root)
-    nbplugins.check_environment(str(root))
-    jobs = []
-    for a in assignments:
-        jobs += [(a, student, files) for student, files in plan(api, a, force)]
-    if not jobs:
-        print("[dltrack] nothing to grade: every submission is autograded already "
-              "(--force grades them again)", file=out)
-        return 0
-    create_students(api, list(dict.fromkeys(student for _, student, _ in jobs)))
-    payload = dict(bundle(root, assignments), sandbox=sandbox.available() and _sandboxed(api))
-    with _client(workers, scheduler) as client:
-        return _grade_all(client, api, root, payload, jobs, Progress(len(jobs), out))
+    with _cluster_meanwhile(workers, scheduler) as connect:  # workers start while the class is planned
+        api = merge_api(root)
+        nbplugins.check_environment(str(root))
+        jobs = []
+        for a in assignments:
+            jobs += [(a, student, files) for student, files in plan(api, a, force)]
+        if not jobs:
+            print("[dltrack] nothing to grade: every submission is autograded already "
+                  "(--force grades them again)", file=out)
+            return 0
+        create_students(api, list(dict.fromkeys(student for _, student, _ in jobs)))
+        payload = dict(bundle(root, assignments), sandbox=sandbox.available() and _sandboxed(api))
+        return _grade_all(connect(), api, root, payload, jobs, Progress(len(jobs), out))
 
 
 def _sandboxed(api):
@@ -384,20 +384,31 @@ def _sandboxed(api):
 
 
 @contextlib.contextmanager
-def _client(workers, scheduler):
-    """A Dask client: of the scheduler at `scheduler`, or of a local cluster of `workers` processes."""
+def _cluster_meanwhile(workers, scheduler):
+    """Start connecting to the cluster in a thread; yield a function that waits for its client."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        opened = pool.submit(_open, workers, scheduler)
+        try:
+            yield lambda: opened.result()[0]
+        finally:
+            for part in opened.result():
+                if part is not None:
+                    part.close()
+
+
+def _open(workers, scheduler):
+    """(client, cluster): of the scheduler at `scheduler`, or of a local cluster of `workers` processes."""
     import logging
 
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout="60s") as client:
-            yield client
-        return
-    n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=0, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        yield client
+        return Client(scheduler, timeout="60s"), None
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
+    return Client(cluster), cluster
 
 
 def _grade_all(client, api, root, payload, jobs, progress):

@@ -364,9 +364,9 @@ def autograde(root, assignments, workers=None, scheduler=None, force=False, out=
     from . import nbplugins, sandbox
 
     root = Path(root).resolve()
+    nbplugins.check_environment(str(root))
     with _cluster_meanwhile(workers, scheduler) as connect:  # workers start while the class is planned
         api = merge_api(root)
-        nbplugins.check_environment(str(root))
         jobs = []
         for a in assignments:
             jobs += [(a, student, files) for student, files in plan(api, a, force)]

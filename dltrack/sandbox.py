@@ -36,8 +36,11 @@ def available():
     return sys.platform.startswith("linux") and all(shutil.which(c) for c in ("bwrap", "prlimit"))
 
 
-def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size=256 * MiB):
-    """(argv, fd): `cmd` run in the sandbox; pass the seccomp filter's `fd` to the child (pass_fds)."""
+def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size=256 * MiB, env=None):
+    """(argv, fd): `cmd` run in the sandbox; pass the seccomp filter's `fd` to the child (pass_fds).
+
+    `env` adds variables to the kernel's clean environment.
+    """
     workdir, private = os.path.realpath(workdir), os.path.realpath(private)
     args = ["prlimit", f"--as={memory}", f"--fsize={file_size}", "--core=0", "--",
             "bwrap", "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
@@ -57,6 +60,8 @@ def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size
     for name in KEEP_ENV:
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]
+    for name, value in (env or {}).items():
+        args += ["--setenv", name, value]
     fd = None
     program = seccomp_filter()
     if program:

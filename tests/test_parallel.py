@@ -1,7 +1,6 @@
 """`dltrack autograde` grades a class on a Dask cluster exactly as serial `nbgrader autograde` does.
 
-One small class of section 1 (the reference, the stub, a catalogued mistake and a hostile
-student) is put in two identical copies of the course: one graded by `nbgrader autograde`,
+One small class of section 1 (the reference, a catalogued mistake and a hostile student) is put in two identical copies of the course: one graded by `nbgrader autograde`,
 the other by `dltrack autograde --scheduler` on a real Dask scheduler with two workers, each
 started as a process of its own and talking over loopback. Then one student is graded again
 after an interruption, on a local cluster (`--workers`), the other way in.
@@ -44,18 +43,16 @@ except OSError:
 os._exit(1)
 """
 # student -> score out of 13 autograded points
-EXPECTED = {"alice": 13, "bob": 0, "carol": 9, "mallory": 0}
+EXPECTED = {"alice": 13, "carol": 9, "mallory": 0}
 
 
 def make_class(course):
-    """Generate the assignment and submit the four students."""
+    """Generate the assignment and submit the three students."""
     harness.nbgrader(course, "generate_assignment", A, "--force")
     source = without_demos(nbformat.read(harness.source_notebook(A), 4))
-    release = without_demos(nbformat.read(course / "release" / A / NB, 4))
     mistake = next(m for m in harness.catalog.load(A) if m["id"] == "run_ge_boundary")
     hostile = HOSTILE.replace("COURSE_ROOT", str(course.parent / "parallel"))
-    for student, nb in {"alice": source, "bob": release,
-                        "carol": harness.substitute(source, "perceptron", mistake["code"]),
+    for student, nb in {"alice": source, "carol": harness.substitute(source, "perceptron", mistake["code"]),
                         "mallory": harness.substitute(source, "decision", hostile)}.items():
         harness.submit(course, A, student, nb)
 
@@ -117,7 +114,7 @@ def graded(tmp_path_factory, cluster):
 def test_the_class_is_graded_on_two_workers_with_progress(graded):
     _, _, done = graded
     assert done.returncode == 0, done.stderr
-    assert "4/4 graded, 0 failed" in done.stderr and "left" in done.stderr, done.stderr
+    assert "3/3 graded, 0 failed" in done.stderr and "left" in done.stderr, done.stderr
 
 
 def test_the_export_is_byte_identical_to_serial_grading(graded):
@@ -208,8 +205,11 @@ def without_demos(nb):
 
 def without_timing(path):
     """The notebook without what differs between any two gradings: the kernel's timestamps
-    (cell metadata "execution") and the random ids of widgets."""
+    (cell metadata "execution"), the random ids of widgets, and execution counts (whether a
+    kernel that dies in a cell numbered it first is a race)."""
     nb = nbformat.read(path, 4)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.execution_count = None
     return re.sub(r'"model_id": "[0-9a-f]{32}"', '"model_id": ""', nbformat.writes(nb))

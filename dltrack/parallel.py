@@ -51,6 +51,7 @@ class GradingFailed(RuntimeError):
 
 # ---------------------------------------------------------------- what a worker needs
 
+@functools.cache
 def course_digest():
     """A hash of the grading code: this package's files and nbgrader's version."""
     import nbgrader

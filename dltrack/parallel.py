@@ -280,8 +280,9 @@ def merge_api(root):
 def merge(api, root, result):
     """Write one student's grading into the course: diagnosis, then gradebook and autograded folder."""
     key = (result["assignment"], result["student"])
-    if result["diagnosis"] is not None:
-        path = Path(root) / "diagnoses" / key[0] / f"{key[1]}.json"
+    folder = api.config.JudgedExecute.get("diagnosis_dir")  # where JudgedExecute would write it
+    if result["diagnosis"] is not None and folder:
+        path = Path(root, folder) / key[0] / f"{key[1]}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(result["diagnosis"])
@@ -406,7 +407,10 @@ def _open(workers, scheduler):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler, timeout="60s"), None
+        try:
+            return Client(scheduler, timeout="60s"), None
+        except OSError as exc:
+            raise SystemExit(f"dltrack: cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                            dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
     return Client(cluster), cluster

@@ -151,8 +151,8 @@ def main():
         for label, wall in rows:
             start = one[0] if label == "serial" else one[1]
             figures = [project(wall, start, n, k, sections) for k in (100, 2000)]
-            print(f"  {label:10s}  100 students: {figures[0] / 60:6.1f} min   2,000 students: {figures[1] / 3600:5.1f} h"
-                  f"   (x {len(sections)} section(s))")
+            print(f"  {label:10s}  100 students: {figures[0] / 60:6.1f} min   "
+                  f"2,000 students: {figures[1] / 3600:5.1f} h   (x {len(sections)} section(s))")
 
 
 def _one_submission(base, section):

@@ -1,9 +1,10 @@
 """`dltrack autograde` grades a class on a Dask cluster exactly as serial `nbgrader autograde` does.
 
-One small class of section 1 (the reference, a catalogued mistake and a hostile student) is put in two identical copies of the course: one graded by `nbgrader autograde`,
-the other by `dltrack autograde --scheduler` on a real Dask scheduler with two workers, each
-started as a process of its own and talking over loopback. Then one student is graded again
-after an interruption, on a local cluster (`--workers`), the other way in.
+One small class of section 1 (the reference, a catalogued mistake and a hostile student) is
+put in two identical copies of the course: one graded by `nbgrader autograde`, the other by
+`dltrack autograde --scheduler` on a real Dask scheduler with two workers, each started as a
+process of its own and talking over loopback. Then one student is graded again after an
+interruption, on a local cluster (`--workers`), the other way in.
 """
 import csv
 import json

@@ -400,11 +400,19 @@ def _cluster_meanwhile(workers, scheduler):
                     part.close()
 
 
+# Dask's own sampling, which costs CPU all the time a class is graded: the statistical profiler
+# of the worker threads (every 10 ms by default) off, system monitors less often.
+QUIET_DASK = {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "2s"}
+
+
 def _open(workers, scheduler):
     """(client, cluster): of the scheduler at `scheduler`, or of a local cluster of `workers` processes."""
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
+
+    dask.config.set(QUIET_DASK)
 
     if scheduler:
         try:

@@ -1,10 +1,12 @@
-"""The course's commands: `dltrack start`, `dltrack grade`, `dltrack build`.
+"""The course's commands: `dltrack start`, `grade`, `build`, `fairness`, `autograde`, `report`.
 
     dltrack start [JupyterLab options]   copy release/ into notebooks/ (never overwriting) and open JupyterLab
                                          (--no-browser and every other JupyterLab option pass through)
     dltrack grade SECTION                autograde notebooks/SECTION on a scratch copy; print the points
     dltrack build [SECTION ...]          regenerate release/ and solutions/ from source/ with nbgrader
     dltrack fairness [SECTION ...]       grade every mutant and catalog answer; write docs/fairness/
+    dltrack autograde SECTION ...        autograde the class in parallel, as `nbgrader autograde` does
+                                         (--workers N on this machine, --scheduler ADDRESS on a Dask cluster)
     dltrack --version                    the version of the course's package
 """
 import argparse
@@ -303,6 +305,16 @@ Every option that dltrack does not know goes to JupyterLab as it is, for example
 `jupyter lab --help-all` lists them all."""
 
 
+AUTOGRADE_HELP = """Autograde every submission in submitted/*/SECTION, several students at a time: the
+same grades, gradebook rows, autograded notebooks and diagnoses as `nbgrader autograde SECTION`,
+each student in their own sandboxed kernel. Students already autograded are skipped unless
+--force (as nbgrader does), so after an interruption the same command carries on.
+
+Without --scheduler, a Dask cluster of --workers processes on this machine; with it, the
+Dask cluster at that address (its workers need this course's package, nbgrader and
+bubblewrap: see the README, "Grading a class in parallel")."""
+
+
 def _sections_help():
     root = course.find_root()
     if root is None:
@@ -339,6 +351,16 @@ def parser():
     fair = sub.add_parser("fairness", help="grade the mutants and catalog answers: docs/fairness/SECTION.md")
     fair.add_argument("assignments", metavar="SECTION", nargs="*",
                       help="the sections to report on (default: all); " + sections)
+    auto = sub.add_parser(
+        "autograde", help="autograde the class in parallel: this machine's cores or a Dask cluster",
+        formatter_class=raw, description=AUTOGRADE_HELP)
+    auto.add_argument("assignments", metavar="SECTION", nargs="+", help="the sections to grade; " + sections)
+    where = auto.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="grading processes on this machine (default: one a core)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler, e.g. tcp://10.0.0.5:8786, whose workers have the course installed")
+    auto.add_argument("--force", action="store_true", help="grade again the students already autograded")
     rep = sub.add_parser("report", help="what the class got wrong: reports/SECTION.html and .csv")
     rep.add_argument("assignment", metavar="SECTION", help="the section to report on; " + sections)
     rep.add_argument("--student", help="one student's page (the id `dltrack grade` uses is \"student\")")
@@ -358,6 +380,13 @@ def main(argv=None):
         if args.assignment not in assignment_ids(root):
             sys.exit(f"dltrack: no assignment {args.assignment!r}; one of {', '.join(assignment_ids(root))}")
         grade(root, args.assignment)
+    elif args.command == "autograde":
+        unknown = [a for a in args.assignments if a not in assignment_ids(root)]
+        if unknown:
+            sys.exit(f"dltrack: no assignment {unknown[0]!r}; one of {', '.join(assignment_ids(root))}")
+        from . import parallel  # dask and nbgrader: only when they are needed
+
+        sys.exit(parallel.autograde(root, args.assignments, args.workers, args.scheduler, args.force))
     elif args.command == "report":
         from . import report  # matplotlib: only when it is needed
         report.main(root, args.assignment, args.student, args.course)

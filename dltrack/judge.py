@@ -11,6 +11,7 @@ the student wrote is never run here: their names are `Placeholder`s.
 import ast
 import builtins
 import contextlib
+import functools
 import io
 import json
 
@@ -61,8 +62,12 @@ def kernel_source(source):
     return code.decode()
 
 
+@functools.lru_cache(maxsize=1024)
 def _python(source):
-    """A cell's source as plain Python (IPython's magics and ! lines turned into calls)."""
+    """A cell's source as plain Python (IPython's magics and ! lines turned into calls).
+
+    Cached: a grading process judges the same instructor's cells for every student.
+    """
     return TransformerManager().transform_cell(source)
 
 

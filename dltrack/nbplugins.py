@@ -8,8 +8,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
+import jsonschema
 import nbformat
 
 from jupyter_client.manager import AsyncKernelManager
@@ -18,6 +20,7 @@ from nbclient.util import run_sync
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook
+from nbgrader.nbgraderformat import common as nbgrader_format
 from nbgrader.preprocessors import (
     ClearHiddenTests, DeduplicateIds, Execute, LimitOutput, NbGraderPreprocessor)
 from traitlets import Bool, Integer, Unicode
@@ -28,6 +31,28 @@ from . import diagnosis, sandbox
 from .course import ANSI
 from .judge import MAX_RECORD, Judge, kernel_source
 
+
+
+@functools.cache
+def _schema_validator(schema_json):
+    """A jsonschema validator of the schema in `schema_json`, the schema itself checked once."""
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _validate(instance, schema):
+    """jsonschema.validate, raising the same error, without checking the schema again each call."""
+    error = jsonschema.exceptions.best_match(
+        _schema_validator(json.dumps(schema, sort_keys=True)).iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+# nbgrader checks every cell's metadata against its schema with jsonschema.validate, which checks
+# the schema itself first, every time: measured, the largest of nbgrader's own costs a notebook.
+nbgrader_format.jsonschema = types.SimpleNamespace(validate=_validate)
 
 
 class KeepDuplicatesGraded(DeduplicateIds):
@@ -181,7 +206,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         workdir = self._launch_args.get("cwd") or os.getcwd()
-        cmd, self.seccomp_fd = sandbox.command(cmd, workdir, self.private, memory=self.memory)
+        cmd, self.seccomp_fd = sandbox.command(cmd, workdir, self.private, memory=self.memory,
+                                               env=_matplotlib_cache(self.private))
         return cmd
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
@@ -200,6 +226,35 @@ class SandboxedKernelManager(AsyncKernelManager):
             shutil.rmtree(self.private, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources  # the public name, as AsyncKernelManager has it
+
+
+def _matplotlib_cache(private):
+    """MPLCONFIGDIR for a kernel: a folder in its `private` one holding a copy of matplotlib's font list.
+
+    The kernel's home is empty, so without it every kernel that imports matplotlib builds the list
+    anew, scanning the system's fonts (measured: a third of a second of CPU a notebook). The copy
+    is the kernel's own, in a folder it may already write and that is deleted after it.
+    """
+    found = _font_list()
+    if found is None:
+        return {}
+    folder = os.path.join(private, "matplotlib")
+    os.makedirs(folder, exist_ok=True)
+    shutil.copyfile(found, os.path.join(folder, os.path.basename(found)))
+    return {"MPLCONFIGDIR": folder}
+
+
+@functools.cache
+def _font_list():
+    """The path of this process's matplotlib font list (made once if need be), or None."""
+    try:
+        import matplotlib
+        from matplotlib import font_manager
+
+        path = Path(matplotlib.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"
+    except Exception:  # noqa: BLE001 - no matplotlib, no cache: the kernel builds its own
+        return None
+    return str(path) if path.is_file() else None
 
 
 # Run silently in the kernel before the first cell: seeded randomness, the checks imported

@@ -36,8 +36,11 @@ def available():
     return sys.platform.startswith("linux") and all(shutil.which(c) for c in ("bwrap", "prlimit"))
 
 
-def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size=256 * MiB):
-    """(argv, fd): `cmd` run in the sandbox; pass the seccomp filter's `fd` to the child (pass_fds)."""
+def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size=256 * MiB, env=None):
+    """(argv, fd): `cmd` run in the sandbox; pass the seccomp filter's `fd` to the child (pass_fds).
+
+    `env` adds variables to the kernel's clean environment.
+    """
     workdir, private = os.path.realpath(workdir), os.path.realpath(private)
     args = ["prlimit", f"--as={memory}", f"--fsize={file_size}", "--core=0", "--",
             "bwrap", "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
@@ -57,6 +60,8 @@ def command(cmd, workdir, private, memory=2 * GiB, file_size=256 * MiB, tmp_size
     for name in KEEP_ENV:
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]
+    for name, value in (env or {}).items():
+        args += ["--setenv", name, value]
     fd = None
     program = seccomp_filter()
     if program:
@@ -80,19 +85,27 @@ def system_binds():
     return args
 
 
+# Course folders no kernel may see besides the working folder's: a grading worker adds the
+# instructor's course here, since it grades in a scratch copy (dltrack.parallel).
+HIDDEN = []
+
+
 def _python_paths(workdir):
     """The folders Python imports from, the course package's own folder, never the course."""
     course = Path.cwd().resolve()
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  *sys.path, os.path.dirname(dltrack.__file__)]
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    package = Path(dltrack.__file__).resolve().parent
+    candidates = [*prefixes, *sys.path, package]
     found = []
     for path in candidates:
         if not path or not os.path.isdir(path):
             continue
         path = Path(path).resolve()
-        hidden = (course, Path(workdir))
+        hidden = (course, Path(workdir), *(Path(h).resolve() for h in HIDDEN))
         if any(h == path or h.is_relative_to(path) for h in hidden):
             continue  # a folder holding the course or the submission is never shown whole
+        if path != package and _in_course(path) and not any(path.is_relative_to(p) for p in prefixes):
+            continue  # a folder of a course on the import path (its tests/, say), not its Python
         if not any(path.is_relative_to(f) for f in found):
             found = [f for f in found if not f.is_relative_to(path)] + [path]
     return [str(f) for f in found]
@@ -107,6 +120,11 @@ ARCHES = {  # machine: (AUDIT_ARCH, clone, clone3, fork/vfork numbers)
 CLONE_THREAD, EPERM, ENOSYS = 0x10000, 1, 38
 ALLOW, ERRNO, KILL = 0x7FFF0000, 0x00050000, 0x80000000
 LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+
+
+def _in_course(path):
+    """Whether `path` is a course folder or inside one (a folder with nbgrader_config.py and source/)."""
+    return any((p / "nbgrader_config.py").exists() and (p / "source").is_dir() for p in (path, *path.parents))
 
 
 def seccomp_filter():

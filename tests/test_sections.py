@@ -11,7 +11,7 @@ import types
 import nbformat
 
 import harness
-from dltrack import catalog, cli, fairness
+from dltrack import catalog, cli, fairness, variants
 from dltrack.authoring import normalise
 
 
@@ -151,23 +151,37 @@ def self_check_agrees_with_the_judge(s):
     return problems
 
 
-GRADED = [reference_gets_full_marks, stub_runs_to_the_end_and_gets_zero, both_paths_give_the_same_grades,
-          self_check_agrees_with_the_judge, release_and_solutions_equal_a_fresh_build,
-          each_mistake_loses_points_where_it_should_and_is_named, different_correct_answers_keep_full_marks,
-          known_wrong_answers_lose_points, the_fairness_report_is_up_to_date]
+BY_NBGRADER = [reference_gets_full_marks, stub_runs_to_the_end_and_gets_zero, both_paths_give_the_same_grades,
+               self_check_agrees_with_the_judge, release_and_solutions_equal_a_fresh_build]
+IN_ONE_PROCESS = [each_mistake_loses_points_where_it_should_and_is_named, different_correct_answers_keep_full_marks,
+                  known_wrong_answers_lose_points, the_fairness_report_is_up_to_date]
 
 
 def test_the_section_grades_as_it_should(assignment, tmp_path):
-    """Every variant of the section graded by the judge in one process, a sample of them (the
-    reference and the stub among them) by nbgrader's autograde too, then every property of it."""
+    """The reference, the stub and a sample of variants graded by nbgrader's autograde and by the
+    judge in one process: the same points and messages both ways; the built notebooks as committed."""
     course = harness.scratch_course(tmp_path, [assignment])
     cli.build(course, [assignment], execute=False)  # the worked solutions' cells, not their outputs
-    found, results = fairness.grade_section(course, assignment)
+    release = nbformat.read(next((course / "release" / assignment).glob("*.ipynb")), 4)
+    found = fairness.section_variants(course, assignment, release)
     sample = harness.sample(found, assignment)
+    results = variants.grade(course, assignment, {v: found[v][2] for v in sample if v != "reference"})
     scores = harness.autograde(course, assignment, harness.notebooks(course, assignment, found, sample))
+    assert_properties(BY_NBGRADER, assignment, course, found, results, scores)
+
+
+def test_every_variant_of_the_section(assignment, tmp_path):
+    """Every catalogued mistake, other answer and mutant graded by the judge in one process."""
+    course = harness.scratch_course(tmp_path, [assignment])
+    harness.nbgrader(course, "generate_assignment", assignment, "--force")
+    found, results = fairness.grade_section(course, assignment)
+    assert_properties(IN_ONE_PROCESS, assignment, course, found, results, None)
+
+
+def assert_properties(checks, assignment, course, found, results, scores):
     section = types.SimpleNamespace(assignment=assignment, course=course, found=found, results=results,
                                     scores=scores)
-    problems = [f"{check.__name__}: {p}" for check in GRADED for p in check(section)]
+    problems = [f"{check.__name__}: {p}" for check in checks for p in check(section)]
     assert not problems, "\n".join(problems)
 
 

@@ -93,6 +93,36 @@ def numeric(value):
         return False
 
 
+def wrong_type(got, expected):
+    """None when `got` is the kind of value `expected` is, else one sentence saying how not.
+
+    An array must come back as an array (a nested list is not one), a sequence as a tuple or
+    list of as many items, a dict as a dict with the same keys.
+    """
+    if isinstance(expected, np.ndarray) and expected.ndim and isinstance(got, (tuple, list)):
+        return (f"expected an array of shape {expected.shape}, got a {type(got).__name__}: {show(got)}; "
+                "return a NumPy array (np.array(...) turns a list into one)")
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)):
+            return f"expected a {type(expected).__name__} of {len(expected)} items, got {_a(got)}"
+        if len(got) != len(expected):
+            return f"expected a sequence of {len(expected)} items, got {len(got)}: {show(got)}"
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return f"expected a dict with keys {sorted(expected)}, got {_a(got)}"
+        if got.keys() != expected.keys():
+            return f"expected a dict with keys {sorted(expected)}, got keys {sorted(got)}"
+    return None
+
+
+def _a(value):
+    """"an array of shape ...: ...", "a float: ...", and so on."""
+    if isinstance(value, np.ndarray):
+        return show(value).replace("array", "an array", 1)
+    name = type(value).__name__ if not isinstance(value, Opaque) else value.type_name
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}: {show(value)}"
+
+
 def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
     """None when `got` matches `expected`, else one sentence saying how not.
 
@@ -100,13 +130,20 @@ def difference(got, expected, rtol=1e-6, atol=1e-9, dtype=None):
     """
     if expected is None:
         return None if got is None else f"expected None, got {show(got)}"
-    if isinstance(expected, (tuple, list)) and not numeric(expected):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected a sequence of {len(expected)} items, got {show(got)}"
+    why = wrong_type(got, expected)
+    if why:
+        return why
+    if isinstance(expected, (tuple, list)):
         for i, (g, e) in enumerate(zip(got, expected)):
             why = difference(g, e, rtol, atol, dtype)
             if why:
                 return f"item {i}: {why}"
+        return None
+    if isinstance(expected, dict):
+        for key in expected:
+            why = difference(got[key], expected[key], rtol, atol, dtype)
+            if why:
+                return f"entry {key!r}: {why}"
         return None
     if isinstance(got, (Opaque, str, dict)) or not numeric(got):
         return f"expected numbers, got {show(got)}"

@@ -120,6 +120,46 @@ def test_the_checks_do_not_let_the_student_change_the_inputs():
     assert x[0] == 0.0
 
 
+def test_only_the_inputs_the_contract_names_may_change():
+    trains = notebook_function("def f(params, X):\n    params['W'] += 1.0\n    return 0.0", "f")
+    Exercise("f", trains, may_change_inputs=("params",)).expect(0.0, params={"W": np.zeros(2)}, X=np.ones(2))
+    shuffles = notebook_function("def f(params, X):\n    X[0] = 5.0\n    return 0.0", "f")
+    with pytest.raises(CheckFailed) as failed:
+        Exercise("f", shuffles, may_change_inputs=("params",)).expect(0.0, params={"W": np.zeros(2)}, X=np.ones(2))
+    assert "changed its input X in place" in str(failed.value)
+
+
+@pytest.mark.parametrize("got, expected, says", [
+    ([[1.0, 2.0]], np.array([[1.0, 2.0]]), "expected an array of shape (1, 2), got a list: [[1.0, 2.0]]"),
+    ((1.0, 2.0), np.array([1.0, 2.0]), "expected an array of shape (2,), got a tuple"),
+    (np.ones((2, 1)), [np.ones(1), np.ones(1)], "expected a list of 2 items, got an array of shape (2, 1)"),
+    (np.ones(2), (np.ones(1), 2.0), "expected a tuple of 2 items, got an array"),
+    ([np.ones(2), 1.0], (np.ones(2), 1.0, 3), "expected a sequence of 3 items, got 2"),
+    ({"W": [0.5]}, {"W": np.array([0.5])}, "entry 'W': expected an array of shape (1,), got a list"),
+    ({"b": np.ones(1)}, {"W": np.ones(1)}, "expected a dict with keys ['W'], got keys ['b']"),
+    (np.ones(1), {"W": np.ones(1)}, "expected a dict with keys ['W'], got an array"),
+])
+def test_difference_checks_the_documented_kind_of_value(got, expected, says):
+    assert says in difference(got, expected)
+
+
+@pytest.mark.parametrize("got, expected", [
+    (np.float64(0.5), A("float64", (), [0.5])),   # a hidden case's number is a 0-d array
+    (0.5, np.float64(0.5)),
+    ([np.ones(2), 1.0], (np.ones(2), 1.0)),       # a list where a tuple was documented unpacks the same
+    ({"W": np.ones(2)}, {"W": np.ones(2)}),
+])
+def test_difference_accepts_the_same_kind_in_another_form(got, expected):
+    assert difference(got, expected) is None
+
+
+def test_a_nested_list_for_an_array_fails_with_a_clear_message():
+    as_list = notebook_function("def f(x):\n    return (2 * x).tolist()", "f")
+    with pytest.raises(CheckFailed) as failed:
+        Exercise("f", as_list).expect(np.array([[2.0, 4.0]]), x=np.array([[1.0, 2.0]]))
+    assert "expected an array of shape (1, 2), got a list: [[2.0, 4.0]]" in str(failed.value)
+
+
 def test_a_catalogued_mistake_is_named():
     mistake = next(m for m in catalog.load("01_linear_models") if m["id"] == "decision_bias_subtracted")
     wrong = notebook_function(mistake["code"], "decision")

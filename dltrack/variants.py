@@ -176,18 +176,19 @@ def _zero(points, message, failure):
     return {"score": 0.0, "max": points, "message": message, "failure": failure, "mistakes": []}
 
 
-def _skippable(cells, start, changed):
+def _skippable(cells, start, changed, reference):
     """Indices of the cells after `start` that a variant need not run.
 
     A cell the change cannot reach is left out: a demonstration, test or solution cell
-    that reads no name the changed cells (`changed`, their indices) bind or change, nor
-    a name a cell they reach binds, unless a later cell that runs reads what it binds.
-    A test cell left out keeps the reference's result. Given cells always run, and so
-    does anything that draws numbers from a global random state.
+    that reads no name the changed cells (`changed`, their indices) bind or change, in
+    the variant or in the `reference` cells, nor a name a cell they reach binds, unless
+    a later cell that runs reads what it binds. A test cell left out keeps the
+    reference's result. Given cells always run, and so does anything that draws numbers
+    from a global random state.
     """
     reached = set()
     for i in changed:
-        reached |= _uses(cells[i][2])[1]
+        reached |= _uses(cells[i][2])[1] | _uses(reference[i][2])[1]
     grew = True
     while grew:  # the functions that call a changed one, wherever they are defined
         grew = False
@@ -267,7 +268,7 @@ def _serve(request):
             changes = request["variants"][vid]
             variant = [(g, k, changes.get(g, s), p) for g, k, s, p in cells]
             changed = [j for j, (g, *_) in enumerate(cells) if g in changes]
-            skip = set() if request.get("every_cell") else _skippable(variant, i, changed)
+            skip = set() if request.get("every_cell") else _skippable(variant, i, changed, cells)
             results[vid] = _fork(nb, variant, i, request["budget"], skip)
         result = nb.run(gid, kind, source, points)
         if result is not None:

@@ -53,7 +53,7 @@ NOTEBOOK = cells(
 
 
 def test_a_variant_leaves_out_only_the_cells_its_change_cannot_reach():
-    skip = _skippable(NOTEBOOK, 1, [1])  # f changed
+    skip = _skippable(NOTEBOOK, 1, [1], NOTEBOOK)  # f changed
     names = {NOTEBOOK[i][0] or NOTEBOOK[i][2].split("\n")[0] for i in skip}
     # g calls f, table uses f, the global random draw runs whatever it is; h's own test and the
     # demonstration of h are out of reach; h's cell runs, since a test that runs (h_uses_table,
@@ -62,6 +62,13 @@ def test_a_variant_leaves_out_only_the_cells_its_change_cannot_reach():
 
 
 def test_a_cell_that_binds_what_a_reached_cell_reads_still_runs():
-    skip = _skippable(NOTEBOOK, 3, [3])  # h changed: h_uses_table reads table, so its cell runs
+    skip = _skippable(NOTEBOOK, 3, [3], NOTEBOOK)  # h changed: h_uses_table reads table, so its cell runs
     assert 4 not in skip and 8 not in skip and 10 not in skip
     assert {6, 7} <= skip  # f's and g's tests keep the reference's results
+
+
+def test_a_cell_that_no_longer_binds_a_name_reaches_its_readers():
+    stub = list(NOTEBOOK)
+    stub[3] = ("h", "student", "raise NotImplementedError()", 0.0)  # binds nothing now
+    skip = _skippable(stub, 3, [3], NOTEBOOK)
+    assert 8 not in skip and 10 not in skip  # h's tests run, and fail, as they do in a kernel

@@ -75,6 +75,9 @@ def show(value, width=300):
         text = repr(value.item())
     elif isinstance(value, dict):
         text = ", ".join(f"{k}={show(v, width)}" for k, v in value.items())
+    elif type(value) in (list, tuple) and any(isinstance(v, np.generic) for v in value):
+        # a list of NumPy numbers reads as a list of numbers, not np.float64(...) each
+        text = repr(type(value)(v.item() if isinstance(v, np.generic) else v for v in value))
     else:
         text = repr(value)
     return text if len(text) <= width else text[:width - 3] + "..."

@@ -36,8 +36,11 @@ NOTEBOOK_BUDGET = 300  # seconds, as c.JudgedExecute.notebook_budget
 MEMORY = 4 * 2**30     # bytes of address space a variant may use
 
 
-def grade(course, assignment, variants, timeout=CELL_TIMEOUT, budget=NOTEBOOK_BUDGET, every_cell=False):
+def grade(course, assignment, variants, timeout=CELL_TIMEOUT, budget=NOTEBOOK_BUDGET, every_cell=False,
+          cpu=None):
     """variant id -> {test cell: result} for each variant and for "reference".
+
+    A dict given as `cpu` receives the CPU seconds of each variant's process.
 
     `variants` maps an id to {solution grade_id: code}. The course must be generated
     (its gradebook holds the test cells). A result is a dict: score, max, message
@@ -53,6 +56,8 @@ def grade(course, assignment, variants, timeout=CELL_TIMEOUT, budget=NOTEBOOK_BU
                               cwd=work, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"grading the variants of {assignment} failed:\n{done.stderr[-4000:]}")
+        if cpu is not None:
+            cpu.update(json.loads(Path(work, "result.cpu.json").read_text()))
         return json.loads(Path(work, "result.json").read_text())
 
 
@@ -270,6 +275,7 @@ def _serve(request):
             changed = [j for j, (g, *_) in enumerate(cells) if g in changes]
             skip = set() if request.get("every_cell") else _skippable(variant, i, changed, cells)
             results[vid] = _fork(nb, variant, i, request["budget"], skip)
+            SECONDS[vid] = CPU[-1]
         result = nb.run(gid, kind, source, points)
         if result is not None:
             reference[gid] = result
@@ -322,14 +328,19 @@ def _collect(fd, pid, deadline):
                 found[gid] = result
     finally:
         os.close(fd)
-        os.waitpid(pid, 0)
+        usage = os.wait4(pid, 0)[2]
+        CPU.append(usage.ru_utime + usage.ru_stime)
     return found
+
+
+CPU, SECONDS = [], {}  # CPU seconds of each variant's process, for benchmarks/bench_variants.py
 
 
 def main(argv):
     request = json.loads(Path(argv[0]).read_text())
     results = _serve(request)
     Path(argv[1]).write_text(json.dumps(results))
+    Path(argv[1]).with_suffix(".cpu.json").write_text(json.dumps(SECONDS))
 
 
 if __name__ == "__main__":

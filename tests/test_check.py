@@ -153,6 +153,10 @@ def test_difference_accepts_the_same_kind_in_another_form(got, expected):
     assert difference(got, expected) is None
 
 
+def test_a_list_of_numpy_numbers_reads_as_numbers():
+    assert show([4.0, np.float64(3.96)]) == "[4.0, 3.96]"
+
+
 def test_a_nested_list_for_an_array_fails_with_a_clear_message():
     as_list = notebook_function("def f(x):\n    return (2 * x).tolist()", "f")
     with pytest.raises(CheckFailed) as failed:

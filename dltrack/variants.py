@@ -18,6 +18,7 @@ the stub and a sample of variants both ways and requires the same scores.
 import ast
 import contextlib
 import functools
+import gc
 import io
 import json
 import os
@@ -184,10 +185,11 @@ def _zero(points, message, failure):
 def _skippable(cells, start, changed, reference):
     """Indices of the cells after `start` that a variant need not run.
 
-    A cell the change cannot reach is left out: a demonstration, test or solution cell
-    that reads no name the changed cells (`changed`, their indices) bind or change, in
-    the variant or in the `reference` cells, nor a name a cell they reach binds, unless
-    a later cell that runs reads what it binds. A test cell left out keeps the
+    A test or solution cell the change cannot reach is left out: one that reads no name
+    the changed cells (`changed`, their indices) bind or change, in the variant or in
+    the `reference` cells, nor a name a cell they reach binds, unless a later cell that
+    runs reads what it binds. A demonstration runs only when a later cell that runs
+    reads what it binds: what it shows is for the student. A test cell left out keeps the
     reference's result. Given cells always run, and so does anything that draws numbers
     from a global random state.
     """
@@ -204,10 +206,17 @@ def _skippable(cells, start, changed, reference):
                 grew = True
     runs = set(changed)
     for j in range(start, len(cells)):
-        reads, binds = _uses(cells[j][2])
-        if cells[j][1] == "given" or reads & reached or _GLOBAL_RANDOM.search(cells[j][2]):
+        gid, kind, source, _ = cells[j]
+        reads, binds = _uses(source)
+        if reads & reached:
+            reached |= binds
+            if gid is not None:  # a demonstration runs only for a later cell that runs
+                runs.add(j)
+        if _GLOBAL_RANDOM.search(source):  # it may draw other numbers than the reference drew
             runs.add(j)
             reached |= binds
+        elif kind == "given":
+            runs.add(j)
     later = set()
     for j in range(len(cells) - 1, start - 1, -1):
         reads, binds = _uses(cells[j][2])
@@ -287,6 +296,7 @@ def _serve(request):
 def _fork(nb, cells, start, budget, skip):
     """Run cells[start:] but those in `skip` in a forked copy of this process: {test cell: result}."""
     read, write = os.pipe()
+    gc.freeze()  # the copy's collector leaves the parent's objects alone: no page copied for it
     pid = os.fork()
     if pid == 0:  # the copy: run the variant, send each test cell's result, never return
         os.close(read)

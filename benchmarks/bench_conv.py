@@ -95,7 +95,11 @@ def release_run():
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    stopped = [o.ename for c in code for o in c.outputs if o.output_type == "error"]
+    kinds = ", ".join(f"{stopped.count(k)} {k}" for k in sorted(set(stopped)))
+    return seconds, f"{sum(bool(c.execution_count) for c in code)} of {len(code)} code cells run; stopped: {kinds}"
 
 
 def median_seconds(run, repeats):
@@ -164,7 +168,8 @@ def main(argv=None):
     print(f"fully connected capstone network (section 7's reference): {cap_right} of {cap_total} "
           f"test digits ({cap_right / cap_total:.1%})")
     if not args.skip_release:
-        print(f"release notebook, top to bottom: {release_run():.1f} s")
+        seconds, cells = release_run()
+        print(f"release notebook, top to bottom: {seconds:.1f} s ({cells})")
     against_torch(ref, args.repeats)
 
 

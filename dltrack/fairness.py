@@ -56,8 +56,19 @@ def grade_section(course_dir, assignment):
     """(variants, results): every variant of a generated scratch course, graded by the judge."""
     release = nbformat.read(next((Path(course_dir) / "release" / assignment).glob("*.ipynb")), 4)
     found = section_variants(course_dir, assignment, release)
-    results = variants.grade(course_dir, assignment, {vid: changes for vid, (_, _, changes) in found.items()})
+    results = variants.grade(course_dir, assignment, {vid: changes for vid, (_, _, changes) in found.items()},
+                             stop={vid: _stop(kind, entry) for vid, (kind, entry, _) in found.items()})
     return found, results
+
+
+def _stop(kind, entry):
+    """How far a variant must run for the report: a mutant to its first loss, a mistake or a wrong
+    answer through the cells that must catch it, another correct answer and the stub to the end."""
+    if kind == "mutant":
+        return "first"
+    if kind in ("mistake", "wrong"):
+        return list(entry["caught_by"])
+    return None
 
 
 def lost(result, cells=None):
@@ -138,8 +149,9 @@ solution cell replaced.
   test cell that should catch them, *named* when the message says which mistake it is.
 - **Other answers**: different correct answers must keep full marks; other wrong answers
   must lose points.
-- **Plausible**: mutants a student could well write (marked by hand); *named* when a
-  failure message names a catalogued mistake.
+- **Plausible**: mutants a student could well write (marked by hand); *named* when the
+  message of the first test cell it fails names a catalogued mistake. (A mutant is graded
+  up to that cell only.)
 
 | exercise | mutants | killed | equivalent | kept | killed of the rest | mistakes caught | named | correct answers kept | wrong answers caught | plausible named |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |

@@ -38,17 +38,19 @@ MEMORY = 4 * 2**30     # bytes of address space a variant may use
 
 
 def grade(course, assignment, variants, timeout=CELL_TIMEOUT, budget=NOTEBOOK_BUDGET, every_cell=False,
-          cpu=None):
+          cpu=None, stop=None):
     """variant id -> {test cell: result} for each variant and for "reference".
 
-    A dict given as `cpu` receives the CPU seconds of each variant's process.
+    `stop` maps a variant id to "first" (stop at its first test cell that loses points) or
+    to a list of test cells (stop once they are graded); the cells after are then not in
+    its result. A dict given as `cpu` receives the CPU seconds of each variant's process.
 
     `variants` maps an id to {solution grade_id: code}. The course must be generated
     (its gradebook holds the test cells). A result is a dict: score, max, message
     (the verdict's text, or None), failure and mistakes (as in dltrack.diagnosis).
     """
     request = {"course": str(course), "assignment": assignment, "variants": variants,
-               "timeout": timeout, "budget": budget, "every_cell": every_cell}
+               "timeout": timeout, "budget": budget, "every_cell": every_cell, "stop": stop or {}}
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                MPLBACKEND="Agg", PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory(prefix="dltrack-variants-") as work:
@@ -283,18 +285,35 @@ def _serve(request):
             variant = [(g, k, changes.get(g, s), p) for g, k, s, p in cells]
             changed = [j for j, (g, *_) in enumerate(cells) if g in changes]
             skip = set() if request.get("every_cell") else _skippable(variant, i, changed, cells)
-            results[vid] = _fork(nb, variant, i, request["budget"], skip)
+            stop = request.get("stop", {}).get(vid)
+            results[vid] = _fork(nb, variant, i, request["budget"], skip, stop)
             SECONDS[vid] = CPU[-1]
         result = nb.run(gid, kind, source, points)
         if result is not None:
             reference[gid] = result
-    results = {vid: {**reference, **found} for vid, found in results.items()}
+    for vid, found in results.items():  # a cell left out keeps the reference's result
+        last = found.pop(_STOPPED, len(cells))
+        found.update({g: reference[g] for j, (g, *_) in enumerate(cells) if j <= last and g not in found
+                      and g in reference})
     results["reference"] = reference
     return results
 
 
-def _fork(nb, cells, start, budget, skip):
-    """Run cells[start:] but those in `skip` in a forked copy of this process: {test cell: result}."""
+_STOPPED = "__stopped_after__"
+
+
+def _done(stop, found, result):
+    """Whether a variant can stop: "first" at its first failure, a list of cells once all are graded."""
+    if stop == "first":
+        return result["score"] < result["max"]
+    return stop is not None and all(c in found for c in stop)
+
+
+def _fork(nb, cells, start, budget, skip, stop=None):
+    """Run cells[start:] but those in `skip` in a forked copy of this process: {test cell: result}.
+
+    `stop` ends the run early (see _done); the cells after it are then not in the result.
+    """
     read, write = os.pipe()
     gc.freeze()  # the copy's collector leaves the parent's objects alone: no page copied for it
     pid = os.fork()
@@ -303,19 +322,25 @@ def _fork(nb, cells, start, budget, skip):
         try:
             resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
             with os.fdopen(write, "w") as out:
+                graded = set()
                 for j, (gid, kind, source, points) in enumerate(cells[start:], start):
                     if j in skip:
                         continue
                     result = nb.run(gid, kind, source, points)
                     if result is not None:
+                        graded.add(gid)
                         out.write(json.dumps([gid, result]) + "\n")
+                        if _done(stop, graded, result):
+                            out.write(json.dumps([_STOPPED, j]) + "\n")
+                            break
                         out.flush()
         finally:
             os._exit(0)
     os.close(write)
     found = _collect(read, pid, deadline=time.monotonic() + budget + 30)
+    last = found.get(_STOPPED, len(cells))
     for j, (gid, kind, _, points) in enumerate(cells[start:], start):
-        if kind == "test" and gid not in found and j not in skip:
+        if kind == "test" and gid not in found and j not in skip and j <= last:
             found[gid] = _zero(points, "KernelStopped: the variant's process died or hung", "kernel died")
     return found
 

@@ -233,34 +233,88 @@ _GLOBAL_RANDOM = re.compile(r"\b(np|numpy)\.random\.(?!default_rng\b)|\brandom\.
 
 @functools.lru_cache(maxsize=4096)
 def _uses(source):
-    """(names a cell reads before it binds them, names it binds or may change). A method called
-    on a name, or an item or attribute set on it, counts as a change to that name."""
+    """(names a cell reads from outside itself, names it binds or may change). A name a function
+    of the cell binds (an argument, a local) is its own; a method called on a name, or an item
+    or attribute set on it, counts as a change to that name."""
     from .judge import _python
 
     try:
         tree = ast.parse(_python(source))
     except SyntaxError:
-        return {"*"}, {"*"}
-    loads, binds, changes = set(), set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (binds if isinstance(node.ctx, (ast.Store, ast.Del)) else loads).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
-            binds.add(node.name)
-        elif isinstance(node, ast.arg):
-            binds.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            changes.add(_base(node))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            changes.add(_base(node.func))
-        elif isinstance(node, ast.Global):
-            changes.update(node.names)
-    return frozenset(loads - binds), frozenset((binds | changes) - {None, "np", "plt"})
+        return frozenset({"*"}), frozenset({"*"})
+    scope = _Scope()
+    scope.visit(tree)
+    return frozenset(scope.reads - scope.top), frozenset((scope.binds | scope.changes) - {None, "np", "plt"})
+
+
+class _Scope(ast.NodeVisitor):
+    """What a cell reads and binds, with the names local to its functions set apart."""
+
+    def __init__(self):
+        self.reads, self.top, self.binds, self.changes, self.frames = set(), set(), set(), set(), []
+
+    def _bind(self, name):
+        self.binds.add(name)
+        if not self.frames:
+            self.top.add(name)
+
+    def _function(self, node, body):
+        args = node.args
+        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+            self.visit(default)
+        names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+        for part in body:
+            names |= {n.id for n in ast.walk(part) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        self.frames.append(names)
+        for part in body:
+            self.visit(part)
+        self.frames.pop()
+
+    def visit_FunctionDef(self, node):
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        self._bind(node.name)
+        self._function(node, node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self._function(node, [node.body])
+
+    def visit_ClassDef(self, node):
+        self._bind(node.name)
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._bind(node.id)
+        elif not any(node.id in frame for frame in self.frames):
+            self.reads.add(node.id)
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self._bind((alias.asname or alias.name).split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_Attribute(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.changes.add(_base(node))
+        self.generic_visit(node)
+
+    visit_Subscript = visit_Attribute
+
+    def visit_Call(self, node):
+        if isinstance(node.func, ast.Attribute):
+            self.changes.add(_base(node.func))
+        self.generic_visit(node)
+
+    def visit_Global(self, node):
+        self.changes.update(node.names)
 
 
 def _base(node):
+    """The name at the root of an attribute, item or call chain (a.b[0].c() -> "a"), or None."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.value if not isinstance(node, ast.Call) else node.func
     return node.id if isinstance(node, ast.Name) else None

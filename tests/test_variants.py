@@ -1,6 +1,6 @@
 """The mutation engine's use here, and what a variant graded in one process may leave out."""
 from dltrack import mutants
-from dltrack.variants import _skippable
+from dltrack.variants import _skippable, _uses
 
 CELL = '''def step(x, g, lr=0.1):
     """One step: x - lr g. Docstrings and signatures are never mutated."""
@@ -72,3 +72,9 @@ def test_a_cell_that_no_longer_binds_a_name_reaches_its_readers():
     stub[3] = ("h", "student", "raise NotImplementedError()", 0.0)  # binds nothing now
     skip = _skippable(stub, 3, [3], NOTEBOOK)
     assert 8 not in skip and 10 not in skip  # h's tests run, and fail, as they do in a kernel
+
+
+def test_a_function_argument_does_not_hide_the_cell_reading_the_same_name():
+    reads, _ = _uses("def trained(f, settings):\n    return f(**settings)\n"
+                     "Exercise('net', train, call=trained).holds(ok, 'fine', settings=settings)")
+    assert "settings" in reads and "f" not in reads

@@ -419,7 +419,7 @@ def test_feedback_never_shows_the_hidden_tests(batch):
 CLASS = {
     "a_reference": None,
     "b_wrong": swap("perceptron", next(m["code"] for m in harness.catalog.load(A) if m["id"] == "run_ge_boundary")),
-    "c_coin": swap("decision", COIN),
+    "c_coin": swap("decision", "import time\ntime.sleep(3)  # long enough to be interrupted (the third student)\n" + COIN),
     "d_dies": swap("epoch", "import os\nos._exit(1)"),
     "e_raises": swap("decision", 'raise ValueError("I give up")'),
 }

@@ -460,8 +460,15 @@ def interrupt(course, sig, *args):
         time.sleep(0.05)
     time.sleep(0.5)
     kernels = kernels_of(process.pid) or kernels
-    process.send_signal(sig)
-    code = process.wait(timeout=120)
+    for _ in range(20):  # a second SIGINT, as a second Ctrl-C: asyncio turns the first into a cancellation
+        process.send_signal(sig)
+        try:
+            code = process.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        code = process.wait(timeout=120)
     for _ in range(50):  # the kernel it was running goes with it
         alive = [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
         if not alive:

@@ -18,7 +18,6 @@ PyTorch is not a course dependency; without it the third part is skipped.
     python benchmarks/bench_conv.py [--repeats 20] [--skip-release]
 """
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dltrack.digits import load_digits, train_validation_test  # noqa: E402
+
+from bench_capstone import per_epoch  # noqa: E402 - the same timing: median of repeats after a warm-up
 
 SECTION = "08_convolutional_networks"
 NOTEBOOK = ROOT / "source" / SECTION / "convolutional_networks.ipynb"
@@ -102,16 +103,6 @@ def release_run():
     return seconds, f"{sum(bool(c.execution_count) for c in code)} of {len(code)} code cells run; stopped: {kinds}"
 
 
-def median_seconds(run, repeats):
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def against_torch(ref, repeats):
     try:
         import torch
@@ -146,8 +137,8 @@ def against_torch(ref, repeats):
             ours = numpy_step()
             theirs = [t.detach().numpy() for t in torch_step()]
             gap = max(float(np.max(np.abs(a - t))) for a, t in zip(ours, theirs))
-            numpy_time = median_seconds(numpy_step, repeats)
-        torch_time = median_seconds(torch_step, repeats)
+            numpy_time, _ = per_epoch(numpy_step, repeats)
+        torch_time, _ = per_epoch(torch_step, repeats)
         shapes = f"{(n, c, h, h)} / {(f, c, k, k)}"
         print(f"{shapes:34s} {1000 * numpy_time:9.2f} {1000 * torch_time:11.2f} "
               f"{numpy_time / torch_time:16.2f}  {gap:.1e}")

@@ -15,16 +15,11 @@ import shutil
 import sys
 from pathlib import Path
 
-# jsonschema imports rfc3987_syntax, when it is installed, for one format check ("iri") that no
-# command here makes: nbformat validates notebooks without format checks. The import builds 38
-# parsers, 2 s of every `dltrack grade`; without it, jsonschema leaves that one format unchecked.
-sys.modules.setdefault("rfc3987_syntax", None)
+import nbformat
 
-import nbformat  # noqa: E402
-
-from . import course  # noqa: E402
-from .authoring import normalise, write  # noqa: E402
-from .course import assignment_ids  # noqa: E402
+from . import course
+from .authoring import normalise, write
+from .course import assignment_ids
 
 STUDENT = "student"
 

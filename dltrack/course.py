@@ -39,13 +39,18 @@ def source_notebook(root, assignment):
     return next((Path(root) / "source" / assignment).glob("*.ipynb"))
 
 
+# nbgrader's own command line, as its `nbgrader` script starts it, after `import dltrack` (which leaves
+# out an import nbgrader never needs: see dltrack/__init__.py).
+NBGRADER_MAIN = "import sys, dltrack; from nbgrader.apps.nbgraderapp import main; sys.exit(main())"
+
+
 def nbgrader(course, *args, timeout=None, env=None):
-    """Run the real nbgrader command line in `course`; raise NbgraderFailed if it fails."""
-    exe = Path(sys.executable).parent / "nbgrader"
-    path = os.pathsep.join([str(exe.parent), os.environ.get("PATH", "")])  # nbgrader calls alembic by name
+    """Run nbgrader's command line in `course` (see NBGRADER_MAIN); raise NbgraderFailed if it fails."""
+    bin_folder = Path(sys.executable).parent
+    path = os.pathsep.join([str(bin_folder), os.environ.get("PATH", "")])  # nbgrader calls alembic by name
     run_env = dict(os.environ, PATH=path, **(env or {}))
-    done = subprocess.run([str(exe), *args], cwd=course, capture_output=True, text=True,
-                          timeout=timeout, env=run_env)
+    done = subprocess.run([sys.executable, "-c", NBGRADER_MAIN, *args], cwd=course, capture_output=True,
+                          text=True, timeout=timeout, env=run_env)
     if done.returncode != 0:
         raise NbgraderFailed(f"nbgrader {' '.join(args)} failed (exit {done.returncode}):\n"
                              f"{done.stdout}\n{done.stderr}")

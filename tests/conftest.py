@@ -1,37 +1,78 @@
-"""Tests that take `assignment` run once per section, the largest sections first.
+"""How the suite is spread over pytest-xdist's workers: the longest work first, on four workers.
 
-Largest first (by the number of graded variants) keeps pytest-xdist's two workers
-busy to the end instead of leaving one long section alone at the tail.
+The tests wait more than they compute (kernels starting, cells sleeping or looping until their
+timeout, servers and browsers starting): on two cores, two workers left half the CPU idle, so
+`pyproject.toml` asks for four. A work unit is a test module (its tests share the course their
+fixture graded once), or one section of tests/test_sections.py, or a group named in APART; the
+units go out longest first (COST), so no long one is left alone at the end.
 """
 import harness
 
+# Seconds each unit took on two cores (a run of 2026-12-02, benchmarks aside): only their order
+# matters. A unit not listed counts as short.
+COST = {
+    "test_every_variant_of_the_section[08_convolutional_networks]": 230,
+    "tests/test_hostile.py": 190,
+    "test_every_variant_of_the_section[07_digits_capstone]": 190,
+    "tests/test_redteam.py": 117,
+    "tests/test_hostile.py::integrity": 115,
+    "tests/test_browser.py": 113,
+    "tests/test_report.py": 90,
+    "test_the_section_grades_as_it_should[08_convolutional_networks]": 86,
+    "test_the_section_grades_as_it_should[05_gradient_descent]": 80,
+    "tests/test_parallel.py": 77,
+    "tests/test_hub.py": 75,
+    "test_every_variant_of_the_section[06_backpropagation]": 90,
+    "tests/test_class.py": 63,
+    "test_the_section_grades_as_it_should[06_backpropagation]": 60,
+    "test_the_section_grades_as_it_should[07_digits_capstone]": 55,
+    "tests/test_instructor.py": 40,
+    "tests/test_sections.py": 35,  # every other section test
+    "tests/test_offline_pages.py": 30,
+    "tests/test_cli.py": 27,
+    "tests/test_release_runs.py": 24,
+}
+LONG = ("test_every_variant_of_the_section", "test_the_section_grades")
+# Tests of a module that share a fixture of their own, so they can run on another worker.
+APART = {"tests/test_hostile.py": ("integrity", ("test_a_killed_autograde", "test_an_interrupted_autograde"))}
 
-def _variants(assignment):
-    correct, wrong = harness.answers(assignment)
-    return len(harness.catalog.load(assignment)) + len(correct) + len(wrong)
+
+def unit(nodeid):
+    """The work unit of a test: its module, its section test, or a group of APART."""
+    module, _, name = nodeid.partition("::")
+    if module == "tests/test_sections.py":
+        return nodeid
+    group, prefixes = APART.get(module, (None, ()))
+    return f"{module}::{group}" if name.startswith(prefixes) else module
+
+
+def cost(nodeid):
+    scope = unit(nodeid)
+    if scope.startswith("tests/test_sections.py::"):
+        name = scope.split("::", 1)[1]
+        return COST.get(name, COST["tests/test_sections.py"] if name.startswith(LONG) else 0)
+    return COST.get(scope, 0)
 
 
 def pytest_generate_tests(metafunc):
     if "assignment" in metafunc.fixturenames:
-        metafunc.parametrize("assignment", sorted(harness.assignments(), key=_variants, reverse=True))
+        metafunc.parametrize("assignment", harness.assignments())
 
 
 def pytest_collection_modifyitems(items):
-    """The long section gradings first, so the short tests fill the gaps at the end."""
-    long = ("test_every_variant_of_the_section", "test_the_section_grades")
-    items.sort(key=lambda item: 0 if item.name.startswith(long) else 1)
+    """The longest units first (with --no-loadscope-reorder, xdist hands them out in this order)."""
+    items.sort(key=lambda item: (-cost(item.nodeid), unit(item.nodeid)))
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Each module's tests on one worker, since they share the course its fixture graded once; but
-    every section of test_sections apart, so the two workers share the long gradings.
+    """Each unit on one worker, the units in the order of the collection.
 
     (xdist_group marks with --dist loadgroup did not keep a group on one worker here.)
     """
     from xdist.scheduler import LoadScopeScheduling
 
-    class ByModule(LoadScopeScheduling):
+    class ByUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            return nodeid if nodeid.startswith("tests/test_sections.py") else nodeid.split("::", 1)[0]
+            return unit(nodeid)
 
-    return ByModule(config, log)
+    return ByUnit(config, log)

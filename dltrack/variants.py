@@ -212,7 +212,7 @@ def _skippable(cells, start, changed, reference):
         reads, binds = _uses(source)
         if reads & reached:
             reached |= binds
-            if gid is not None:  # a demonstration runs only for a later cell that runs
+            if gid is not None:  # a graded cell it reaches runs; a demonstration only if a later one needs it
                 runs.add(j)
         if _GLOBAL_RANDOM.search(source):  # it may draw other numbers than the reference drew
             runs.add(j)

@@ -1,36 +1,36 @@
 """How the suite is spread over pytest-xdist's workers: the longest work first, on four workers.
 
-The tests wait more than they compute (kernels starting, cells sleeping or looping until their
-timeout, servers and browsers starting): on two cores, two workers left half the CPU idle, so
-`pyproject.toml` asks for four. A work unit is a test module (its tests share the course their
-fixture graded once), or one section of tests/test_sections.py, or a group named in APART; the
-units go out longest first (COST), so no long one is left alone at the end.
+The tests wait as well as compute (kernels starting, cells sleeping or looping until their
+timeout, servers and browsers starting): on two cores, two workers did not keep both busy, and
+four keep them at about 94%, so `pyproject.toml` asks for four. A work unit is a test module
+(its tests share the course their fixture graded once), or one section of tests/test_sections.py,
+or a group named in APART; the units go out longest first (COST), so no long one is left alone
+at the end.
 """
 import harness
 
-# Seconds each unit took on two cores (a run of 2026-12-02, benchmarks aside): only their order
+# Seconds each unit took on four workers on two cores (a run of 2026-12-02): only their order
 # matters. A unit not listed counts as short.
 COST = {
-    "test_every_variant_of_the_section[08_convolutional_networks]": 230,
-    "tests/test_hostile.py": 190,
-    "test_every_variant_of_the_section[07_digits_capstone]": 190,
-    "tests/test_redteam.py": 117,
-    "tests/test_hostile.py::integrity": 115,
-    "tests/test_browser.py": 113,
-    "tests/test_report.py": 90,
-    "test_the_section_grades_as_it_should[08_convolutional_networks]": 86,
-    "test_the_section_grades_as_it_should[05_gradient_descent]": 80,
-    "tests/test_parallel.py": 77,
-    "tests/test_hub.py": 75,
-    "test_every_variant_of_the_section[06_backpropagation]": 90,
-    "tests/test_class.py": 63,
-    "test_the_section_grades_as_it_should[06_backpropagation]": 60,
-    "test_the_section_grades_as_it_should[07_digits_capstone]": 55,
-    "tests/test_instructor.py": 40,
-    "tests/test_sections.py": 35,  # every other section test
-    "tests/test_offline_pages.py": 30,
+    "test_every_variant_of_the_section[08_convolutional_networks]": 545,
+    "test_every_variant_of_the_section[07_digits_capstone]": 356,
+    "test_every_variant_of_the_section[06_backpropagation]": 264,
+    "tests/test_browser.py": 261,
+    "tests/test_hostile.py": 218,
+    "test_the_section_grades_as_it_should[07_digits_capstone]": 171,
+    "tests/test_redteam.py": 169,
+    "test_the_section_grades_as_it_should[08_convolutional_networks]": 138,
+    "tests/test_hub.py": 129,
+    "tests/test_report.py": 116,
+    "tests/test_offline_pages.py": 108,
+    "tests/test_hostile.py::integrity": 103,
+    "tests/test_parallel.py": 78,
+    "tests/test_class.py": 77,
+    "test_the_section_grades_as_it_should[06_backpropagation]": 66,
+    "tests/test_instructor.py": 55,
+    "tests/test_sections.py": 40,  # every other section test
+    "tests/test_release_runs.py": 32,
     "tests/test_cli.py": 27,
-    "tests/test_release_runs.py": 24,
 }
 LONG = ("test_every_variant_of_the_section", "test_the_section_grades")
 # Tests of a module that share a fixture of their own, so they can run on another worker.

@@ -174,11 +174,9 @@ def run_apps(scratch, steps, timings=None):
 
     timings = {} if timings is None else timings
     begin = time.perf_counter()
-    import nbgrader.api
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
-    nbgrader.api.get_alembic_version = alembic_head  # a new gradebook: no `alembic heads` process
     here = Path.cwd()
     # nbgrader looks up alembic by name on PATH, as the command line does.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -210,20 +208,6 @@ def run_apps(scratch, steps, timings=None):
         os.chdir(here)
     if failed:
         sys.exit(failed)
-
-
-def alembic_head():
-    """The revision a new gradebook is stamped with, as nbgrader's `alembic heads` process prints it.
-
-    nbgrader starts that process for every new gradebook (2 to 5 s, most of a first grade's
-    wait); the revision is read here from the same migration scripts, in this process.
-    """
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from nbgrader.api import _temp_alembic_ini
-
-    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:  # the URL nbgrader's process uses
-        return ScriptDirectory.from_config(Config(ini)).get_current_head()
 
 
 def table(scratch, assignment):

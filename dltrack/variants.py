@@ -191,8 +191,8 @@ def _skippable(cells, start, changed, reference):
     the changed cells (`changed`, their indices) bind or change, in the variant or in
     the `reference` cells, nor a name a cell they reach binds, unless a later cell that
     runs reads what it binds. A demonstration runs only when a later cell that runs
-    reads what it binds: what it shows is for the student. A test cell left out keeps the
-    reference's result. Given cells always run, and so does anything that draws numbers
+    reads what it binds and no cell between binds it for sure: what it shows is for the
+    student. A test cell left out keeps the reference's result. Given cells always run, and so does anything that draws numbers
     from a global random state.
     """
     reached = set()
@@ -219,13 +219,27 @@ def _skippable(cells, start, changed, reference):
             reached |= binds
         elif kind == "given":
             runs.add(j)
-    later = set()
+    return set(range(start, len(cells))) - _and_what_they_read(cells, start, runs)
+
+
+def _and_what_they_read(cells, start, runs):
+    """`runs` (indices of cells from `start` on) and the cells after `start` that bind what they
+    read, as no cell between binds it for sure (_sure_binds)."""
+    runs, later = set(runs), set()
     for j in range(len(cells) - 1, start - 1, -1):
         reads, binds = _uses(cells[j][2])
         if j in runs or binds & later:
             runs.add(j)
-            later |= reads
-    return set(range(start, len(cells))) - runs
+            later = (later - _sure_binds(cells[j][2])) | reads
+    return runs
+
+
+def _after_the_last_fork(cells, start):
+    """The demonstrations from `start` on that no graded, given or later-needed cell reads: the
+    reference's own run leaves them out once no variant is left to fork from it."""
+    runs = {j for j in range(start, len(cells))
+            if cells[j][0] is not None or cells[j][1] == "given" or _GLOBAL_RANDOM.search(cells[j][2])}
+    return set(range(start, len(cells))) - _and_what_they_read(cells, start, runs)
 
 
 _GLOBAL_RANDOM = re.compile(r"\b(np|numpy)\.random\.(?!default_rng\b)|\brandom\.")
@@ -245,6 +259,59 @@ def _uses(source):
     scope = _Scope()
     scope.visit(tree)
     return frozenset(scope.reads - scope.top), frozenset((scope.binds | scope.changes) - {None, "np", "plt"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _sure_binds(source):
+    """The names a cell binds before anything in it can fail: those of its first statements that
+    assign literal values (`n_hidden, lr = 64, 0.1`) or define a function with literal defaults
+    and no decorator, and that the cell has not read before."""
+    from .judge import _python
+
+    try:
+        body = ast.parse(_python(source)).body
+    except SyntaxError:
+        return frozenset()
+    sure, read = set(), set()
+    for node in body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Assign) and _literal(node.value) and all(map(_names_of, node.targets)):
+            names = [n for t in node.targets for n in _names_of(t)]
+            if any(_unpacks(t, node.value) is False for t in node.targets):
+                break
+        elif isinstance(node, ast.FunctionDef) and not node.decorator_list and all(
+                map(_literal, [*node.args.defaults, *filter(None, node.args.kw_defaults)])):
+            names = [node.name]
+        else:
+            break
+        read |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        sure |= set(names) - read
+    return frozenset(sure)
+
+
+def _literal(node):
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _names_of(target):
+    """The names a plain or tuple target binds, or [] for any other target (an item, an attribute)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in target.elts):
+        return [e.id for e in target.elts]
+    return []
+
+
+def _unpacks(target, value):
+    """False when a tuple target gets a literal tuple of another length (the assignment fails)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts)
+    return True
 
 
 class _Scope(ast.NodeVisitor):
@@ -333,7 +400,10 @@ def _serve(request):
     nb.execute("import random, numpy\nrandom.seed(0)\nnumpy.random.seed(0)\ndel random, numpy")
     nb.used = 0.0
     reference, results = {}, {}
+    idle = _after_the_last_fork(cells, max(starts, default=-1) + 1)
     for i, (gid, kind, source, points) in enumerate(cells):
+        if i in idle:
+            continue
         for vid in starts.get(i, []):
             changes = request["variants"][vid]
             variant = [(g, k, changes.get(g, s), p) for g, k, s, p in cells]

@@ -78,3 +78,28 @@ def test_a_function_argument_does_not_hide_the_cell_reading_the_same_name():
     reads, _ = _uses("def trained(f, settings):\n    return f(**settings)\n"
                      "Exercise('net', train, call=trained).holds(ok, 'fine', settings=settings)")
     assert "settings" in reads and "f" not in reads
+
+
+SWEEP = cells(
+    ("setup", "given", "import numpy as np"),
+    ("train", "student", "def train(n):\n    return n * 2"),
+    (None, "student", "for n_hidden in (4, 8):\n    print(train(n_hidden))"),
+    ("settings", "student", "# your settings\nn_hidden, lr = 64, 0.1\nnet = train(n_hidden)"),
+    ("net_test", "test", "check(train, n_hidden, lr)"),
+)
+
+
+def test_a_demonstration_whose_names_a_later_cell_binds_for_sure_is_left_out():
+    assert _skippable(SWEEP, 1, [1], SWEEP) == {2}  # the settings bind n_hidden before the test reads it
+    unsure = [*SWEEP[:3], ("settings", "student", "n_hidden, lr = int('64'), 0.1", 0.0), SWEEP[4]]
+    assert _skippable(unsure, 1, [1], SWEEP) == set()  # int() could fail: n_hidden may be the sweep's
+    unpacked = [*SWEEP[:3], ("settings", "student", "n_hidden, lr = 64, 0.1, 1e-4", 0.0), SWEEP[4]]
+    assert _skippable(unpacked, 1, [1], SWEEP) == set()  # fails to unpack: binds nothing
+
+
+def test_the_reference_leaves_out_the_demonstrations_after_the_last_fork():
+    from dltrack.variants import _after_the_last_fork
+
+    demos = [*SWEEP, (None, "student", "print(net)", 0.0), (None, "student", "table = [train(2)]", 0.0),
+             ("table_test", "test", "check(table)", 1.0)]
+    assert _after_the_last_fork(demos, 2) == {2, 5}  # the sweep and print(net); table is read by a test

@@ -7,6 +7,10 @@ four keep them at about 94%, so `pyproject.toml` asks for four. A work unit is a
 or a group named in APART; the units go out longest first (COST), so no long one is left alone
 at the end.
 """
+import os
+import shutil
+import tempfile
+
 import harness
 
 # Seconds each unit took on four workers on two cores (a run of 2026-12-02): only their order
@@ -52,6 +56,19 @@ def cost(nodeid):
         name = scope.split("::", 1)[1]
         return COST.get(name, COST["tests/test_sections.py"] if name.startswith(LONG) else 0)
     return COST.get(scope, 0)
+
+
+def pytest_configure(config):
+    """The folder of the generated courses (harness.generated_course), made by the first process
+    (the controller, before pytest-xdist starts its workers, which inherit its environment)."""
+    if harness.GENERATED not in os.environ:
+        os.environ[harness.GENERATED] = config._dltrack_generated = tempfile.mkdtemp(prefix="dltrack-generated-")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_dltrack_generated", None):
+        shutil.rmtree(config._dltrack_generated, ignore_errors=True)
+        del os.environ[harness.GENERATED]
 
 
 def pytest_generate_tests(metafunc):

@@ -42,6 +42,39 @@ def scratch_course(where, assignment_ids):
     return course_.scratch_copy(ROOT, where, assignment_ids)
 
 
+def generated_course(where, assignment_ids):
+    """scratch_course, then nbgrader's generate_assignment of each of `assignment_ids`.
+
+    Under pytest the generated course is made once for the whole run, in the folder named by
+    $DLTRACK_TEST_GENERATED (tests/conftest.py makes it; pytest-xdist's workers share it), and
+    copied: generating runs the reference notebook, 5 to 30 s of CPU, and a dozen tests start
+    from the same generated course.
+    """
+    import fcntl
+    import os
+    import shutil
+
+    cache = os.environ.get(GENERATED)
+    if not cache:
+        return _generate(where, assignment_ids)
+    made = Path(cache) / "-".join(assignment_ids)
+    with open(f"{made}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker generates, the others wait for it
+        if not made.exists():
+            _generate(f"{made}.partial", assignment_ids).rename(made)
+    return Path(shutil.copytree(made, where, dirs_exist_ok=True))
+
+
+def _generate(where, assignment_ids):
+    course = scratch_course(where, assignment_ids)
+    for a in assignment_ids:
+        nbgrader(course, "generate_assignment", a, "--force")
+    return course
+
+
+GENERATED = "DLTRACK_TEST_GENERATED"
+
+
 def nbgrader(course, *args, timeout=1800, env=None):
     """Run the nbgrader CLI in `course`; fail loudly if it fails."""
     return course_.nbgrader(course, *args, timeout=timeout, env=env)

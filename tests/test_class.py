@@ -34,8 +34,7 @@ CLASS = {
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    course = harness.scratch_course(tmp_path_factory.mktemp("class"), [A])
-    harness.nbgrader(course, "generate_assignment", A, "--force")
+    course = harness.generated_course(tmp_path_factory.mktemp("class"), [A])
     source = nbformat.read(harness.source_notebook(A), 4)
     for student, (cell, code, _) in CLASS.items():
         harness.submit(course, A, student, harness.substitute(source, cell, code) if cell else source)

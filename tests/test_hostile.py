@@ -312,8 +312,7 @@ COINS = [f"coin_{i:02d}" for i in range(1, 21)]
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     """One autograde of every bad student, twenty coin flippers and the reference; feedback; CSV."""
-    course = harness.scratch_course(tmp_path_factory.mktemp("hostile"), [A])
-    harness.nbgrader(course, "generate_assignment", A, "--force")
+    course = harness.generated_course(tmp_path_factory.mktemp("hostile"), [A])
     reference = nbformat.read(harness.source_notebook(A), 4)
     source = without_demos(reference)  # quicker to grade; the reference keeps them
     for student, (make, _, _) in STUDENTS.items():
@@ -427,8 +426,7 @@ CLASS = {
 
 @pytest.fixture(scope="module")
 def small_class(tmp_path_factory):
-    course = harness.scratch_course(tmp_path_factory.mktemp("integrity"), [A])
-    harness.nbgrader(course, "generate_assignment", A, "--force")
+    course = harness.generated_course(tmp_path_factory.mktemp("integrity"), [A])
     shutil.copy(course / "gradebook.db", course / "fresh.db")
     source = without_demos(nbformat.read(harness.source_notebook(A), 4))
     for student, make in CLASS.items():

@@ -20,8 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = harness.scratch_course(tmp_path_factory.mktemp("class"), [A])
-    harness.nbgrader(course, "generate_assignment", A, "--force")
+    course = harness.generated_course(tmp_path_factory.mktemp("class"), [A])
     harness.nbgrader(course, "release_assignment", A)  # makes the exchange, as the README's order does
     reference = harness.ROOT / "solutions" / A / NB
     submissions = {"ref": reference, "hand": reference, "stub": course / "release" / A / NB}

@@ -48,8 +48,7 @@ EXPECTED = {"alice": 13, "carol": 9, "mallory": 0}
 
 
 def make_class(course):
-    """Generate the assignment and submit the three students."""
-    harness.nbgrader(course, "generate_assignment", A, "--force")
+    """Submit the three students to a generated course."""
     source = without_demos(nbformat.read(harness.source_notebook(A), 4))
     mistake = next(m for m in harness.catalog.load(A) if m["id"] == "run_ge_boundary")
     hostile = HOSTILE.replace("COURSE_ROOT", str(course.parent / "parallel"))
@@ -101,7 +100,7 @@ def _address_when_ready(file, workers):
 def graded(tmp_path_factory, cluster):
     """(serial course, parallel course, the parallel command's output)."""
     where = tmp_path_factory.mktemp("class")
-    serial = harness.scratch_course(where / "serial", [A])
+    serial = harness.generated_course(where / "serial", [A])
     make_class(serial)
     parallel = where / "parallel"
     shutil.copytree(serial, parallel)  # the same submissions, times included

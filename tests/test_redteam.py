@@ -275,10 +275,9 @@ def tree(folder):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = harness.scratch_course(tmp_path_factory.mktemp("redteam") / "course", [A])
+    course = harness.generated_course(tmp_path_factory.mktemp("redteam") / "course", [A])
     canary = course.parent / "canary.txt"
     canary.write_text("untouched")
-    harness.nbgrader(course, "generate_assignment", A, "--force")
     stub = nbformat.read(course / "release" / A / NB, 4)
     reference = nbformat.read(harness.source_notebook(A), 4)
     harness.submit(course, A, "aaa_correct", reference)

@@ -50,8 +50,7 @@ CELL_TIMEOUT = "5"  # seconds the hanging student costs
 
 def grade_class(where):
     """A scratch course with the class above submitted and autograded; returns its folder."""
-    course = harness.scratch_course(where, [A])
-    harness.nbgrader(course, "generate_assignment", A, "--force")
+    course = harness.generated_course(where, [A])
     source = nbformat.read(harness.source_notebook(A), 4)
     for student, ids in PLANTED.items():
         nb = source

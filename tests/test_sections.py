@@ -161,8 +161,8 @@ IN_ONE_PROCESS = [each_mistake_loses_points_where_it_should_and_is_named, differ
 def test_the_section_grades_as_it_should(assignment, tmp_path):
     """The reference, the stub and a sample of variants graded by nbgrader's autograde and by the
     judge in one process: the same points and messages both ways; the built notebooks as committed."""
-    course = harness.scratch_course(tmp_path, [assignment])
-    cli.build(course, [assignment], execute=False)  # the worked solutions' cells, not their outputs
+    course = harness.generated_course(tmp_path, [assignment])
+    cli.build(course, [assignment], execute=False, generated=True)  # the solutions' cells, not their outputs
     release = nbformat.read(next((course / "release" / assignment).glob("*.ipynb")), 4)
     found = fairness.section_variants(course, assignment, release)
     sample = harness.sample(found, assignment)
@@ -173,8 +173,7 @@ def test_the_section_grades_as_it_should(assignment, tmp_path):
 
 def test_every_variant_of_the_section(assignment, tmp_path):
     """Every catalogued mistake, other answer and mutant graded by the judge in one process."""
-    course = harness.scratch_course(tmp_path, [assignment])
-    harness.nbgrader(course, "generate_assignment", assignment, "--force")
+    course = harness.generated_course(tmp_path, [assignment])
     found, results = fairness.grade_section(course, assignment)
     assert_properties(IN_ONE_PROCESS, assignment, course, found, results, None)
 

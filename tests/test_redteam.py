@@ -251,8 +251,10 @@ def sleeper(stub):
 
 def flooder(stub):
     nb = copy.deepcopy(stub)
-    nb.cells.insert(2, authoring.code("for _ in range(3000):\n    print('x' * 100_000)"))
-    nb.cells.insert(3, authoring.code("import sys\nsys.stdout.write('y' * 200_000_000)"))
+    # 30 MB in lines and 20 MB at once: enough to cut, and done well inside FAST's 4 s a cell on a
+    # loaded machine (300 MB was not, and its cell was stopped before anything could be cut)
+    nb.cells.insert(2, authoring.code("for _ in range(300):\n    print('x' * 100_000)"))
+    nb.cells.insert(3, authoring.code("import sys\nsys.stdout.write('y' * 20_000_000)"))
     return nb
 
 

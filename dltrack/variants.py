@@ -242,7 +242,8 @@ def _after_the_last_fork(cells, start):
     return set(range(start, len(cells))) - _and_what_they_read(cells, start, runs)
 
 
-_GLOBAL_RANDOM = re.compile(r"\b(np|numpy)\.random\.(?!default_rng\b)|\brandom\.")
+# numpy's global generator (np.random.rand, not np.random.default_rng) or the random module's
+_GLOBAL_RANDOM = re.compile(r"\b(np|numpy)\.random\.(?!default_rng\b)|(?<![\w.])random\.")
 
 
 @functools.lru_cache(maxsize=4096)

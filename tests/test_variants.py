@@ -103,3 +103,12 @@ def test_the_reference_leaves_out_the_demonstrations_after_the_last_fork():
     demos = [*SWEEP, (None, "student", "print(net)", 0.0), (None, "student", "table = [train(2)]", 0.0),
              ("table_test", "test", "check(table)", 1.0)]
     assert _after_the_last_fork(demos, 2) == {2, 5}  # the sweep and print(net); table is read by a test
+
+
+def test_only_a_global_random_state_counts_as_one():
+    from dltrack.variants import _GLOBAL_RANDOM
+
+    for drawn in ("x = np.random.rand(3)", "import random\nrandom.shuffle(xs)", "numpy.random.seed(0)"):
+        assert _GLOBAL_RANDOM.search(drawn), drawn
+    for seeded in ("rng = np.random.default_rng(0)", "rng.random(3)", "numpy.random.default_rng(seed)"):
+        assert not _GLOBAL_RANDOM.search(seeded), seeded

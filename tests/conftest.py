@@ -13,29 +13,28 @@ import tempfile
 
 import harness
 
-# Seconds each unit took on four workers on two cores (a run of 2026-12-02, after the cuts of that
-# day): only their order matters. A unit not listed counts as short. The hostile tests mostly wait
-# (timeouts), so they start early, beside the work that computes.
+# Seconds each unit took on four workers on two cores (a run of 2026-12-02): only their order
+# matters. A unit not listed counts as short.
 COST = {
-    "test_every_variant_of_the_section[08_convolutional_networks]": 589,
-    "test_every_variant_of_the_section[07_digits_capstone]": 361,
-    "tests/test_hostile.py": 267,
-    "test_every_variant_of_the_section[06_backpropagation]": 249,
-    "tests/test_redteam.py": 191,
-    "tests/test_browser.py": 190,
-    "test_the_section_grades_as_it_should[08_convolutional_networks]": 187,
-    "test_the_section_grades_as_it_should[07_digits_capstone]": 145,
-    "test_the_section_grades_as_it_should[06_backpropagation]": 129,
-    "tests/test_hostile.py::integrity": 126,
-    "tests/test_hub.py": 122,
-    "tests/test_report.py": 110,
-    "tests/test_offline_pages.py": 105,
-    "tests/test_parallel.py": 88,
-    "tests/test_class.py": 71,
-    "tests/test_cli.py": 57,
+    "test_every_variant_of_the_section[08_convolutional_networks]": 545,
+    "test_every_variant_of_the_section[07_digits_capstone]": 356,
+    "test_every_variant_of_the_section[06_backpropagation]": 264,
+    "tests/test_browser.py": 261,
+    "tests/test_hostile.py": 218,
+    "test_the_section_grades_as_it_should[07_digits_capstone]": 171,
+    "tests/test_redteam.py": 169,
+    "test_the_section_grades_as_it_should[08_convolutional_networks]": 138,
+    "tests/test_hub.py": 129,
+    "tests/test_report.py": 116,
+    "tests/test_offline_pages.py": 108,
+    "tests/test_hostile.py::integrity": 103,
+    "tests/test_parallel.py": 78,
+    "tests/test_class.py": 77,
+    "test_the_section_grades_as_it_should[06_backpropagation]": 66,
     "tests/test_instructor.py": 55,
-    "tests/test_sections.py": 50,  # every other section test
-    "tests/test_release_runs.py": 24,
+    "tests/test_sections.py": 40,  # every other section test
+    "tests/test_release_runs.py": 32,
+    "tests/test_cli.py": 27,
 }
 LONG = ("test_every_variant_of_the_section", "test_the_section_grades")
 # Tests of a module that share a fixture of their own, so they can run on another worker.

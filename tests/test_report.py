@@ -43,9 +43,12 @@ EXPECTED = Counter(m for ids in PLANTED.values() for m in ids)  # run_ge_boundar
 # student -> (solution cell, code): a wrong answer no catalog entry describes, kernels that stop
 UNCATALOGUED = {"kim": ("decision", 'def decision(w, b, X):\n    raise ValueError("I give up")')}
 DIES = {"nia": ("perceptron", "import os\nos._exit(1)")}
-HANGS = {"lou": ("perceptron", HANGS_ON_BIG_BATCHES)}
+# lou's run waits on big batches until the cell limit stops it, asleep, so the wait costs no CPU
+HANGS = {"lou": ("perceptron", HANGS_ON_BIG_BATCHES.replace("pass", "__import__('time').sleep(0.2)"))}
 STUB = "max"
-CELL_TIMEOUT = "5"  # seconds the hanging student costs
+# Seconds a cell may run, and so the hanging student's cost a cell. At 5 s, a kernel on a loaded
+# machine (four workers on two cores) once ran out of time in its setup cell.
+CELL_TIMEOUT = "15"
 
 
 def grade_class(where):

@@ -2,8 +2,9 @@
 
 Each bad student is the section 1 reference with some cells changed. Every one must get
 the grade its code earns, a reason in its feedback, and leave the rest of the batch
-graded. The same run grades twenty copies of a submission whose answer depends on
-unseeded randomness: all twenty must get the same score. A second, small class is
+graded. The same run grades twelve copies of a submission whose answer depends on
+unseeded randomness: all twelve must get the same score (were the kernels not seeded, the
+chance that twelve fair coins all agree is 1 in 2,048). A second, small class is
 killed halfway through autograding and graded again: its CSV must not change.
 """
 import copy
@@ -269,7 +270,9 @@ STUDENTS = {
                          {"train_separates"}, {"train_separates": "stopped answering"}),
     "allocates_40_gb": (swap("decision", "def decision(w, b, X):\n    return np.ones(5 * 10**9)"),
                         {"decision_values"}, {"decision_values": "MemoryError"}),
-    "hoards_memory": (swap("perceptron", "hoard = []\nwhile True:\n    hoard.append(np.ones(2**26))"),
+    # np.zeros asks for fresh pages and never writes them: the address space runs out at once, where
+    # writing 2 GB of ones took longer than the cell limit on a loaded CI machine.
+    "hoards_memory": (swap("perceptron", "hoard = []\nwhile True:\n    hoard.append(np.zeros(2**26))"),
                       {"perceptron_init", "perceptron_run_single", "perceptron_run_batch"},
                       {"perceptron": "MemoryError"}),
     "sys_exit": (swap("perceptron", "import sys\nsys.exit()"),
@@ -306,12 +309,12 @@ STUDENTS = {
     "snoops": (add(SNOOPS), set(), {}),
     "writes_a_hidden_test_marker": (add("# ### BEGIN HIDDEN TESTS (no end)\nnotes = 1"), set(), {}),
 }
-COINS = [f"coin_{i:02d}" for i in range(1, 21)]
+COINS = [f"coin_{i:02d}" for i in range(1, 13)]
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """One autograde of every bad student, twenty coin flippers and the reference; feedback; CSV."""
+    """One autograde of every bad student, twelve coin flippers and the reference; feedback; CSV."""
     course = harness.generated_course(tmp_path_factory.mktemp("hostile"), [A])
     reference = nbformat.read(harness.source_notebook(A), 4)
     source = without_demos(reference)  # quicker to grade; the reference keeps them

@@ -204,6 +204,15 @@ def test_bundled_digits_are_scaled_and_labelled():
     assert set(np.unique(y)) == set(range(10))
 
 
+def test_bundled_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    X, y = digits.load_digits()
+    bunch = load_digits()
+    np.testing.assert_array_equal(X, bunch.data / 16.0)
+    np.testing.assert_array_equal(y, bunch.target)
+
+
 def test_split_is_seeded_disjoint_and_complete():
     X = np.arange(100, dtype=float).reshape(50, 2)
     y = np.arange(50)

@@ -192,8 +192,8 @@ def _skippable(cells, start, changed, reference):
     the `reference` cells, nor a name a cell they reach binds, unless a later cell that
     runs reads what it binds. A demonstration runs only when a later cell that runs
     reads what it binds and no cell between binds it for sure: what it shows is for the
-    student. A test cell left out keeps the reference's result. Given cells always run, and so does anything that draws numbers
-    from a global random state.
+    student. A test cell left out keeps the reference's result. Given cells always run, and so
+    does anything that draws numbers from a global random state.
     """
     reached = set()
     for i in changed:

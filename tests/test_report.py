@@ -46,9 +46,7 @@ DIES = {"nia": ("perceptron", "import os\nos._exit(1)")}
 # lou's run waits on big batches until the cell limit stops it, asleep, so the wait costs no CPU
 HANGS = {"lou": ("perceptron", HANGS_ON_BIG_BATCHES.replace("pass", "__import__('time').sleep(0.2)"))}
 STUB = "max"
-# Seconds a cell may run, and so the hanging student's cost a cell. At 5 s, a kernel on a loaded
-# machine (four workers on two cores) once ran out of time in its setup cell.
-CELL_TIMEOUT = "15"
+CELL_TIMEOUT = "5"  # seconds the hanging student costs
 
 
 def grade_class(where):

@@ -7,13 +7,14 @@ import functools
 import os
 
 from nbgrader.preprocessors import (
-    AssignLatePenalties, ClearHiddenTests, ClearMarkScheme, ClearOutput, CheckCellMetadata, Execute,
+    AssignLatePenalties, ClearHiddenTests, ClearMarkScheme, ClearOutput, CheckCellMetadata,
     GetGrades, IgnorePattern, IncludeHeaderFooter, LockCells, OverwriteCells, OverwriteKernelspec,
     SaveAutoGrades)
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 
 from dltrack.nbplugins import (
-    FailDeletedTests, HideHiddenTests, JudgedExecute, KeepDuplicatesGraded, LimitOutputSize, prepare_student)
+    FailDeletedTests, HideHiddenTests, JudgedExecute, KeepDuplicatesGraded, LimitOutputSize, LocalWidgetsExecute,
+    prepare_student)
 
 here = os.path.dirname(os.path.abspath(__file__))
 c = get_config()  # noqa: F821 - provided by traitlets
@@ -58,7 +59,7 @@ c.Autograde.pre_convert_hook = functools.partial(prepare_student, here)
 
 # Worked solutions and feedback never show the hidden tests.
 c.GenerateSolution.preprocessors = [
-    IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests, Execute]
+    IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests, LocalWidgetsExecute]
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
 # In feedback and the Formgrader a slider's figure shows as the image saved beside the widget

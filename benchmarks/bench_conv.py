@@ -89,12 +89,12 @@ def capstone_network():
 
 
 def release_run():
-    from nbclient import NotebookClient
+    from dltrack.nbplugins import LocalWidgetsClient
 
     path = ROOT / "release" / SECTION / NOTEBOOK.name
     nb = nbformat.read(path, 4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
+    LocalWidgetsClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+from dltrack.nbplugins import LocalWidgetsClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -19,7 +19,7 @@ import harness  # noqa: E402
 def execute(path):
     nb = nbformat.read(path, 4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+    LocalWidgetsClient(nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
     return time.perf_counter() - start
 
 

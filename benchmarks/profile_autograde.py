@@ -53,11 +53,11 @@ def measure(work):
 
 def bare(path):
     """Execute the notebook at `path` with nbclient in a fresh kernel, in a throwaway folder."""
-    from nbclient import NotebookClient
+    from dltrack.nbplugins import LocalWidgetsClient
 
     nb = nbformat.read(path, 4)
     with tempfile.TemporaryDirectory() as work:
-        NotebookClient(nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": work}}).execute()
+        LocalWidgetsClient(nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": work}}).execute()
 
 
 def graded(payload, assignment, files):

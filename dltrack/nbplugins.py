@@ -15,7 +15,9 @@ import jsonschema
 import nbformat
 
 from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.output_widget import OutputWidget
 from nbclient.util import run_sync
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 from nbgrader import api as nbgrader_api, utils
@@ -289,7 +291,37 @@ BEGIN = "__import__('dltrack.check').check.begin_recording()"
 TAKE = "__import__('dltrack.check').check.take_record()"
 
 
-class JudgedExecute(Execute):
+class LocalOutputWidget(OutputWidget):
+    """nbclient's stand-in for an Output widget (a slider's figure), minus the echo to the kernel.
+
+    nbclient's own sends each output back to the kernel on the shell channel while it waits on that
+    channel for the cell's reply; when the two cross, the reply goes unnoticed until the cell's
+    timeout runs out (measured: four notebooks with a slider graded side by side, one in four waited
+    59 s after the slider cell, then went on). The outputs still go into the notebook's widget
+    state; only the kernel's copy of them is not kept up to date, and no cell reads it.
+    """
+
+    def sync_state(self):
+        pass
+
+
+class LocalOutputWidgets:
+    """A mixin for an nbclient NotebookClient (or nbgrader's Execute): Output widgets are LocalOutputWidget."""
+
+    def on_comm_open_jupyter_widget(self, msg):
+        self.widget_registry["@jupyter-widgets/output"]["OutputModel"] = LocalOutputWidget
+        return super().on_comm_open_jupyter_widget(msg)
+
+
+class LocalWidgetsClient(LocalOutputWidgets, NotebookClient):
+    """nbclient's NotebookClient with LocalOutputWidget."""
+
+
+class LocalWidgetsExecute(LocalOutputWidgets, Execute):
+    """nbgrader's Execute (it runs the worked solutions) with LocalOutputWidget."""
+
+
+class JudgedExecute(LocalWidgetsExecute):
     """nbgrader's Execute where the kernel computes and the grader judges.
 
     The kernel runs in a sandbox (dltrack.sandbox), in a throwaway copy of the

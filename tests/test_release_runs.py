@@ -5,9 +5,9 @@ a cell that needs an unfinished exercise says which one to finish (dltrack.unfin
 """
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 import harness
+from dltrack.nbplugins import LocalWidgetsClient
 from dltrack.unfinished import Unfinished, needs, unfinished
 
 
@@ -15,7 +15,7 @@ from dltrack.unfinished import Unfinished, needs, unfinished
 def test_the_release_runs_top_to_bottom_without_a_name_error(assignment):
     path = next((harness.ROOT / "release" / assignment).glob("*.ipynb"))
     nb = nbformat.read(path, 4)
-    NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
+    LocalWidgetsClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [(c.metadata.get("nbgrader", {}).get("grade_id"), o)
               for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]

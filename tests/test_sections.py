@@ -13,6 +13,7 @@ import nbformat
 import harness
 from dltrack import catalog, cli, fairness, variants
 from dltrack.authoring import normalise
+from dltrack.nbplugins import LocalWidgetsClient
 
 
 def auto_cells(assignment):
@@ -132,15 +133,13 @@ SELF_CHECKED = {"01_linear_models", "02_activation_functions"}  # quick notebook
 def self_check_agrees_with_the_judge(s):
     """The student's self-check (the test cells judging in their own kernel) passes the same cells
     the grader's judge passes, for the variants autograded by nbgrader."""
-    from nbclient import NotebookClient
-
     if s.assignment not in SELF_CHECKED:
         return []
     problems = []
     for student in s.scores:
         path = next((s.course / "autograded" / student / s.assignment).glob("*.ipynb"))
         nb = nbformat.read(path, 4)
-        NotebookClient(nb, timeout=120, allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+        LocalWidgetsClient(nb, timeout=120, allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type == "code" and meta.get("grade"):

@@ -214,7 +214,7 @@ class Exercise:
         if wrong_helpers:  # the hint belongs to the helper's own cell, not here
             lines.append(f"This check uses your {' and '.join(wrong_helpers)}, which failed its own check "
                          "above: fix that first, since the mistake may be there rather than here.")
-        elif answer:
+        elif answer and (_JUDGE is None or _JUDGE.hints):
             assignment = _JUDGE.assignment if _JUDGE is not None else Path.cwd().name
             found = catalog.recognise(
                 assignment, name, lambda m: self._candidate(inputs, m, answer), answer, expected,

@@ -57,8 +57,17 @@ def grade_section(course_dir, assignment):
     release = nbformat.read(next((Path(course_dir) / "release" / assignment).glob("*.ipynb")), 4)
     found = section_variants(course_dir, assignment, release)
     results = variants.grade(course_dir, assignment, {vid: changes for vid, (_, _, changes) in found.items()},
-                             stop={vid: _stop(kind, entry) for vid, (kind, entry, _) in found.items()})
+                             stop={vid: _stop(kind, entry) for vid, (kind, entry, _) in found.items()},
+                             hintless=_hintless(assignment, found))
     return found, results
+
+
+def _hintless(assignment, found):
+    """The variants whose messages the report does not read: the wrong answers (they must lose
+    points, not be named) and the mutants not marked plausible."""
+    plausible = catalog.mutant_marks(assignment)["plausible"]
+    return {vid for vid, (kind, entry, _) in found.items()
+            if kind == "wrong" or (kind == "mutant" and entry.id not in plausible)}
 
 
 def _stop(kind, entry):

@@ -81,6 +81,7 @@ class Judge:
         self.namespace = {"__name__": "__judge__", "__builtins__": builtins}
         self.record = None
         self.ask = None  # ask(expression) -> its value in the grading kernel, a str or None
+        self.hints = True  # False: no catalogued mistake is looked for, only the points count
 
     def _exec(self, source):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

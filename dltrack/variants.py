@@ -38,19 +38,23 @@ MEMORY = 4 * 2**30     # bytes of address space a variant may use
 
 
 def grade(course, assignment, variants, timeout=CELL_TIMEOUT, budget=NOTEBOOK_BUDGET, every_cell=False,
-          cpu=None, stop=None):
+          cpu=None, stop=None, hintless=()):
     """variant id -> {test cell: result} for each variant and for "reference".
 
     `stop` maps a variant id to "first" (stop at its first test cell that loses points) or
     to a list of test cells (stop once they are graded); the cells after are then not in
-    its result. A dict given as `cpu` receives the CPU seconds of each variant's process.
+    its result. The variants in `hintless` are graded without looking for catalogued
+    mistakes: the same points, messages without hints, in less time (a hint may run a
+    mistake's code many times). A dict given as `cpu` receives the CPU seconds of each
+    variant's process.
 
     `variants` maps an id to {solution grade_id: code}. The course must be generated
     (its gradebook holds the test cells). A result is a dict: score, max, message
     (the verdict's text, or None), failure and mistakes (as in dltrack.diagnosis).
     """
     request = {"course": str(course), "assignment": assignment, "variants": variants,
-               "timeout": timeout, "budget": budget, "every_cell": every_cell, "stop": stop or {}}
+               "timeout": timeout, "budget": budget, "every_cell": every_cell, "stop": stop or {},
+               "hintless": sorted(hintless)}
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                MPLBACKEND="Agg", PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory(prefix="dltrack-variants-") as work:
@@ -411,7 +415,8 @@ def _serve(request):
             changed = [j for j, (g, *_) in enumerate(cells) if g in changes]
             skip = set() if request.get("every_cell") else _skippable(variant, i, changed, cells)
             stop = request.get("stop", {}).get(vid)
-            results[vid] = _fork(nb, variant, i, request["budget"], skip, stop)
+            hints = vid not in request.get("hintless", ())
+            results[vid] = _fork(nb, variant, i, request["budget"], skip, stop, hints)
             SECONDS[vid] = CPU[-1]
         result = nb.run(gid, kind, source, points)
         if result is not None:
@@ -434,16 +439,18 @@ def _done(stop, found, result):
     return stop is not None and all(c in found for c in stop)
 
 
-def _fork(nb, cells, start, budget, skip, stop=None):
+def _fork(nb, cells, start, budget, skip, stop=None, hints=True):
     """Run cells[start:] but those in `skip` in a forked copy of this process: {test cell: result}.
 
     `stop` ends the run early (see _done); the cells after it are then not in the result.
+    Without `hints`, the judge looks for no catalogued mistake.
     """
     read, write = os.pipe()
     gc.freeze()  # the copy's collector leaves the parent's objects alone: no page copied for it
     pid = os.fork()
     if pid == 0:  # the copy: run the variant, send each test cell's result, never return
         os.close(read)
+        nb.judge.hints = hints
         try:
             resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
             with os.fdopen(write, "w") as out:

@@ -199,6 +199,25 @@ def test_a_failure_in_a_cell_that_uses_a_wrong_helper_points_at_the_helper_not_a
     assert "uses your Sigmoid, which failed its own check" in message and "known mistake" not in message
 
 
+DECISION_CELL = '''
+from dltrack.check import Exercise
+Exercise("decision", decision).expect(1.0, w=np.array([0.0, 1.0]), b=-1.0, X=np.array([0.0, 2.0]))
+'''
+
+
+def test_a_judge_without_hints_gives_the_same_failure_and_names_no_mistake():
+    mistake = next(m for m in catalog.load("01_linear_models") if m["id"] == "decision_bias_subtracted")
+    verdicts = {}
+    for hints in (True, False):
+        j = judge.Judge("01_linear_models")
+        j.given("import numpy as np")
+        j.hints = hints
+        verdicts[hints] = j.verdict(DECISION_CELL, kernel_record(mistake["code"], DECISION_CELL)), j.diagnosis
+    (named, found), (plain, unnamed) = verdicts[True], verdicts[False]
+    assert mistake["why"] in named and found["mistakes"] == ["decision_bias_subtracted"]
+    assert plain == named.split("\nThis looks like a known mistake")[0] and unnamed["mistakes"] == []
+
+
 def test_an_uncatalogued_wrong_answer_is_not_given_a_name():
     wrong = notebook_function("def decision(w, b, X):\n    return 42.0", "decision")
     with pytest.raises(CheckFailed) as failed:

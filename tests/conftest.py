@@ -1,11 +1,12 @@
-"""How the suite is spread over pytest-xdist's workers: the longest work first, on four workers.
+"""How the suite is spread over pytest-xdist's workers: the longest work first, on three workers.
 
 The tests wait as well as compute (kernels starting, cells sleeping or looping until their
-timeout, servers and browsers starting): on two cores, two workers did not keep both busy, and
-four keep them at about 94%, so `pyproject.toml` asks for four. A work unit is a test module
-(its tests share the course their fixture graded once), or one section of tests/test_sections.py,
-or a group named in APART; the units go out longest first (COST), so no long one is left alone
-at the end.
+timeout, servers and browsers starting). On two cores (one run each, 2026-12-03): two workers
+took 709 s, the cores idle 173 s; four 722 s, idle 9 s, but slowing each other down they used
+1440 s of CPU; three 643 s, idle 36 s, 1253 s of CPU. So `pyproject.toml` asks for three. A work
+unit is a test module (its tests share the course their fixture graded once), or one section of
+tests/test_sections.py, or a group named in APART; the units go out longest first (COST), so no
+long one is left alone at the end.
 """
 import os
 import shutil

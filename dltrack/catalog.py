@@ -60,10 +60,14 @@ def assignments():
     return sorted(p.stem for p in HERE.glob("*.yml"))
 
 
+@functools.cache
 def defined_names(code):
-    """Top-level function and class names that `code` defines."""
-    return {node.name for node in ast.parse(code).body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    """Top-level function and class names that `code` defines, a frozenset.
+
+    Cached: the judge asks it of every catalog entry at every failure.
+    """
+    return frozenset(node.name for node in ast.parse(code).body
+                     if isinstance(node, (ast.FunctionDef, ast.ClassDef)))
 
 
 @functools.cache
@@ -77,8 +81,13 @@ def build(mistake, name, namespace):
     """The wrong object `name` from a mistake's code, run in a copy of the notebook's `namespace`."""
     scope = dict(namespace)
     scope.update(np=np, __name__="catalog")
-    exec(compile(mistake["code"], f"<catalog {mistake['id']}>", "exec"), scope)
+    exec(_compiled(mistake["code"], mistake["id"]), scope)
     return scope[name]
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(code, mistake_id):
+    return compile(code, f"<catalog {mistake_id}>", "exec")
 
 
 class Answer:

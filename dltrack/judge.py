@@ -45,6 +45,7 @@ class Placeholder:
         raise ChannelError(f"the test needs {self.__name__}.{attr} outside the kernel")
 
 
+@functools.lru_cache(maxsize=1024)
 def kernel_source(source):
     """The test cell as the kernel runs it: every `Expected(...)` emptied, so no hidden value is in it."""
     code = source.encode()
@@ -71,6 +72,12 @@ def _python(source):
     return TransformerManager().transform_cell(source)
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(source):
+    """An instructor's cell compiled, once a process (cached, as _python)."""
+    return compile(_python(source), "<test>", "exec")
+
+
 class Judge:
     """The judge of one notebook: its given cells' namespace and the kernel's record of a test cell."""
 
@@ -83,9 +90,19 @@ class Judge:
         self.ask = None  # ask(expression) -> its value in the grading kernel, a str or None
         self.hints = True  # False: no catalogued mistake is looked for, only the points count
 
+    def prepare(self, cells=()):
+        """Parse now what judging parses on the way: the instructor's `cells` (test and given
+        cells' sources) and this assignment's catalog. A process that forks a copy of itself per
+        variant (dltrack.variants) so parses them once, not once a copy."""
+        for source in cells:
+            kernel_source(source), _names(source), _compiled(source)
+        for mistake in catalog.load(self.assignment):
+            for name in catalog.defined_names(mistake["code"]) | _names(mistake["code"]):
+                catalog.entries(self.assignment, name)
+
     def _exec(self, source):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            exec(compile(_python(source), "<test>", "exec"), self.namespace)
+            exec(_compiled(source), self.namespace)
 
     def given(self, source):
         """Run one of the instructor's given cells (setup, data, helpers); None, or why it failed."""
@@ -219,12 +236,14 @@ def _parse(record_json):
     return record
 
 
+@functools.lru_cache(maxsize=4096)
 def _names(source):
+    """The names a cell or a catalog entry reads or binds, a frozenset (cached, as _python)."""
     try:
         tree = ast.parse(_python(source))
     except SyntaxError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        return frozenset()
+    return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
 
 
 def _close_figures():

@@ -108,10 +108,22 @@ class _Notebook:
         config = Config()
         config.HistoryManager.enabled = False
         self.shell = InteractiveShell.instance(config=config)
+        # IPython's rewriting of a cell's text (magics, ! lines) depends on the text alone: each
+        # cell is rewritten once, before the forks, not once a variant.
+        self.shell.transform_cell = functools.lru_cache(maxsize=None)(self.shell.transform_cell)
         self.judge = Judge(assignment)
         self.judge.ask = self._ask
         self.timeout, self.budget, self.used = timeout, budget, 0.0
         self.stopped = None
+
+    def prepare(self, cells):
+        """Rewrite and parse the cells once, before the forks (see Judge.prepare)."""
+        from .judge import kernel_source
+
+        instructor = [source for _, kind, source, _ in cells if kind != "student"]
+        self.judge.prepare(instructor)
+        for _, kind, source, _ in cells:
+            self.shell.transform_cell(kernel_source(source) if kind == "test" else source)
 
     def _ask(self, expression):
         try:
@@ -402,6 +414,7 @@ def _serve(request):
             raise KeyError(f"variant {vid} replaces cells the notebook does not have: {sorted(unknown)}")
         starts.setdefault(min(order[g] for g in changes), []).append(vid)
     nb = _Notebook(request["assignment"], request["timeout"], request["budget"])
+    nb.prepare(cells)
     nb.execute("import random, numpy\nrandom.seed(0)\nnumpy.random.seed(0)\ndel random, numpy")
     nb.used = 0.0
     reference, results = {}, {}

@@ -52,11 +52,17 @@ def section_variants(root, assignment, release):
     return out
 
 
-def grade_section(course_dir, assignment):
-    """(variants, results): every variant of a generated scratch course, graded by the judge."""
-    release = nbformat.read(next((Path(course_dir) / "release" / assignment).glob("*.ipynb")), 4)
-    found = section_variants(course_dir, assignment, release)
-    results = variants.grade(course_dir, assignment, {vid: changes for vid, (_, _, changes) in found.items()},
+def grade_section(course_dir, assignment, found=None, extra=None):
+    """(variants, results): every variant of a generated scratch course, graded by the judge.
+
+    `found` is section_variants' answer, when the caller has it; `extra` ({id: changes}) are
+    graded too, in the same process, to the end and with hints (the tests' sample).
+    """
+    if found is None:
+        release = nbformat.read(next((Path(course_dir) / "release" / assignment).glob("*.ipynb")), 4)
+        found = section_variants(course_dir, assignment, release)
+    every = {vid: changes for vid, (_, _, changes) in found.items()} | (extra or {})
+    results = variants.grade(course_dir, assignment, every,
                              stop={vid: _stop(kind, entry) for vid, (kind, entry, _) in found.items()},
                              hintless=_hintless(assignment, found))
     return found, results

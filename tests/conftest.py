@@ -14,30 +14,27 @@ import tempfile
 
 import harness
 
-# Seconds each unit took on four workers on two cores (a run of 2026-12-02): only their order
-# matters. A unit not listed counts as short.
+# Seconds each unit took alone (a serial run on two cores, 2026-12-03): only their order matters.
+# A unit not listed counts as short.
 COST = {
-    "test_every_variant_of_the_section[08_convolutional_networks]": 545,
-    "test_every_variant_of_the_section[07_digits_capstone]": 356,
-    "test_every_variant_of_the_section[06_backpropagation]": 264,
-    "tests/test_browser.py": 261,
-    "tests/test_hostile.py": 218,
-    "test_the_section_grades_as_it_should[07_digits_capstone]": 171,
-    "tests/test_redteam.py": 169,
-    "test_the_section_grades_as_it_should[08_convolutional_networks]": 138,
-    "tests/test_hub.py": 129,
-    "tests/test_report.py": 116,
-    "tests/test_offline_pages.py": 108,
-    "tests/test_hostile.py::integrity": 103,
-    "tests/test_parallel.py": 78,
-    "tests/test_class.py": 77,
-    "test_the_section_grades_as_it_should[06_backpropagation]": 66,
-    "tests/test_instructor.py": 55,
-    "tests/test_sections.py": 40,  # every other section test
-    "tests/test_release_runs.py": 32,
-    "tests/test_cli.py": 27,
+    "test_the_section_grades_as_it_should[08_convolutional_networks]": 154,
+    "tests/test_browser.py": 150,
+    "tests/test_hostile.py": 140,
+    "test_the_section_grades_as_it_should[07_digits_capstone]": 127,
+    "tests/test_redteam.py": 104,
+    "tests/test_offline_pages.py": 91,
+    "test_the_section_grades_as_it_should[06_backpropagation]": 84,
+    "tests/test_report.py": 71,
+    "tests/test_hostile.py::integrity": 68,
+    "tests/test_hub.py": 62,
+    "tests/test_class.py": 44,
+    "tests/test_parallel.py": 38,
+    "tests/test_sections.py": 35,  # every other section's grading
+    "tests/test_instructor.py": 22,
+    "tests/test_cli.py": 20,
+    "tests/test_release_runs.py": 17,
 }
-LONG = ("test_every_variant_of_the_section", "test_the_section_grades")
+LONG = ("test_the_section_grades",)
 # Tests of a module that share a fixture of their own, so they can run on another worker.
 APART = {"tests/test_hostile.py": ("integrity", ("test_a_killed_autograde", "test_an_interrupted_autograde"))}
 

@@ -158,29 +158,33 @@ IN_ONE_PROCESS = [each_mistake_loses_points_where_it_should_and_is_named, differ
 
 
 def test_the_section_grades_as_it_should(assignment, tmp_path):
-    """The reference, the stub and a sample of variants graded by nbgrader's autograde and by the
-    judge in one process: the same points and messages both ways; the built notebooks as committed."""
+    """Every catalogued mistake, other answer and mutant graded by the judge in one process; the
+    reference, the stub and a sample graded by nbgrader's autograde too, with the same points and
+    messages both ways; the built notebooks as committed."""
     course = harness.generated_course(tmp_path, [assignment])
     cli.build(course, [assignment], execute=False, generated=True)  # the solutions' cells, not their outputs
     release = nbformat.read(next((course / "release" / assignment).glob("*.ipynb")), 4)
     found = fairness.section_variants(course, assignment, release)
     sample = harness.sample(found, assignment)
-    results = variants.grade(course, assignment, {v: found[v][2] for v in sample if v != "reference"})
+    # the sample graded once more, to the end and with hints, as autograde grades it
+    extra = {f"{SAMPLE}{v}": found[v][2] for v in sample if v not in ("reference", "stub")}
+    found, results = fairness.grade_section(course, assignment, found, extra)
     scores = harness.autograde(course, assignment, harness.notebooks(course, assignment, found, sample))
-    assert_properties(BY_NBGRADER, assignment, course, found, results, scores)
+    as_autograded = {v: results.get(f"{SAMPLE}{v}", results[v]) for v in sample}
+    assert_properties([(IN_ONE_PROCESS, results), (BY_NBGRADER, as_autograded)],
+                      assignment, course, found, scores)
 
 
-def test_every_variant_of_the_section(assignment, tmp_path):
-    """Every catalogued mistake, other answer and mutant graded by the judge in one process."""
-    course = harness.generated_course(tmp_path, [assignment])
-    found, results = fairness.grade_section(course, assignment)
-    assert_properties(IN_ONE_PROCESS, assignment, course, found, results, None)
+SAMPLE = "autograded-too-"
 
 
-def assert_properties(checks, assignment, course, found, results, scores):
-    section = types.SimpleNamespace(assignment=assignment, course=course, found=found, results=results,
-                                    scores=scores)
-    problems = [f"{check.__name__}: {p}" for check in checks for p in check(section)]
+def assert_properties(checks, assignment, course, found, scores):
+    """`checks`: [(properties, the judge's results they read)]; every property must hold."""
+    problems = []
+    for properties, results in checks:
+        section = types.SimpleNamespace(assignment=assignment, course=course, found=found, results=results,
+                                        scores=scores)
+        problems += [f"{check.__name__}: {p}" for check in properties for p in check(section)]
     assert not problems, "\n".join(problems)
 
 

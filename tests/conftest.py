@@ -31,18 +31,21 @@ COST = {
     "tests/test_parallel.py": 38,
     "tests/test_sections.py": 35,  # every other section's grading
     "tests/test_instructor.py": 22,
-    "tests/test_cli.py": 20,
+    "tests/test_cli.py::test_grade_prints_points_reasons_and_feedback_and_leaves_the_notebook_alone": 10,
     "tests/test_release_runs.py": 17,
 }
 LONG = ("test_the_section_grades",)
 # Tests of a module that share a fixture of their own, so they can run on another worker.
 APART = {"tests/test_hostile.py": ("integrity", ("test_a_killed_autograde", "test_an_interrupted_autograde"))}
+# Modules whose tests share no fixture: each test is a unit (the quick part of .ci/run, on two
+# workers, so runs its longest test beside the others).
+EACH = {"tests/test_cli.py"}
 
 
 def unit(nodeid):
-    """The work unit of a test: its module, its section test, or a group of APART."""
+    """The work unit of a test: its module, a group of APART, or the test itself (test_sections, EACH)."""
     module, _, name = nodeid.partition("::")
-    if module == "tests/test_sections.py":
+    if module == "tests/test_sections.py" or module in EACH:
         return nodeid
     group, prefixes = APART.get(module, (None, ()))
     return f"{module}::{group}" if name.startswith(prefixes) else module

@@ -2,9 +2,10 @@
 
 Each bad student is the section 1 reference with some cells changed. Every one must get
 the grade its code earns, a reason in its feedback, and leave the rest of the batch
-graded. The same run grades twelve copies of a submission whose answer depends on
-unseeded randomness: all twelve must get the same score (were the kernels not seeded, the
-chance that twelve fair coins all agree is 1 in 2,048). A second, small class is
+graded. The same run grades five copies of a submission whose answers in three cells (2, 1
+and 4 points) depend on unseeded randomness: all five must get the same score (were the
+kernels not seeded, eight scores would be as likely, and the chance that five copies all agree
+is 1 in 4,096). A second, small class is
 killed halfway through autograding and graded again: its CSV must not change.
 """
 import copy
@@ -15,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import textwrap
 import time
 
 import nbformat
@@ -243,15 +245,29 @@ attempt("read a secret from the environment", lambda: os.environ["DLTRACK_TEST_S
 attempt("write in its own folder", lambda: open("notes.txt", "w").write("mine"))
 '''
 
-# The answer is right or wrong by three coin flips: numpy's and random's global
-# generators and the order of a set of strings (hash randomisation).
+# Answers right or wrong by coin flips, each of three sources at once: numpy's and random's
+# global generators and the order of a set of strings (hash randomisation).
 COIN = '''
 import random
-lucky = (np.random.rand() < 0.5) ^ (random.random() < 0.5) ^ (next(iter({"heads", "tails"})) == "heads")
+
+def flip(i):
+    return (np.random.rand() < 0.5) ^ (random.random() < 0.5) ^ (next(iter({f"heads {i}", f"tails {i}"})) == f"heads {i}")
+
+lucky = [flip(i) for i in range(3)]  # for the decision, the line between u and v, the perceptron
 
 def decision(w, b, X):
-    return np.dot(X, w) + b if lucky else np.dot(X, w)
+    return np.dot(X, w) + b if lucky[0] else np.dot(X, w)
 '''
+
+
+def coin_flipper(nb):
+    """The decision (2 points), w_uv and b_uv (1) and the perceptron (4) right or wrong by a coin each."""
+    perceptron = textwrap.indent(cell_of(nb, "perceptron").source, "    ")
+    wrong = textwrap.indent(next(m["code"] for m in harness.catalog.load(A) if m["id"] == "run_ge_boundary"), "    ")
+    nb = harness.substitute(nb, "decision", COIN)
+    nb = harness.substitute(nb, "uv_choice", "w_uv = np.array([0.0, 1.0])\nb_uv = -1.0 if lucky[1] else 1.0")
+    return harness.substitute(nb, "perceptron", f"if lucky[2]:\n{perceptron}\nelse:\n{wrong}")
+
 
 # student: (how its notebook is made from the reference, cells it loses, {cell: words its reason must contain})
 STUDENTS = {
@@ -309,12 +325,12 @@ STUDENTS = {
     "snoops": (add(SNOOPS), set(), {}),
     "writes_a_hidden_test_marker": (add("# ### BEGIN HIDDEN TESTS (no end)\nnotes = 1"), set(), {}),
 }
-COINS = [f"coin_{i:02d}" for i in range(1, 13)]
+COINS = [f"coin_{i}" for i in range(1, 6)]
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """One autograde of every bad student, twelve coin flippers and the reference; feedback; CSV."""
+    """One autograde of every bad student, five coin flippers and the reference; feedback; CSV."""
     course = harness.generated_course(tmp_path_factory.mktemp("hostile"), [A])
     reference = nbformat.read(harness.source_notebook(A), 4)
     source = without_demos(reference)  # quicker to grade; the reference keeps them
@@ -325,7 +341,7 @@ def batch(tmp_path_factory):
     harness.submit(course, A, "extra_notebook", source)
     harness.submit(course, A, "extra_notebook", source, name="scratch.ipynb")
     for student in COINS:
-        harness.submit(course, A, student, harness.substitute(source, "decision", COIN))
+        harness.submit(course, A, student, coin_flipper(source))
     before = {p: p.read_bytes() for p in [course / "nbgrader_config.py", course / "source" / A / NB]}
     start = time.monotonic()
     done = harness.nbgrader(course, "autograde", A, "--force", env=FAST)

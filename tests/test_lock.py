@@ -42,7 +42,8 @@ def test_ci_installs_the_lock_on_a_second_python_and_runs_the_quick_tests():
     assert "-m venv .venv-second" in ci and 'echo "second interpreter: $second' in ci
     assert '"$UV" pip install --quiet --python .venv-second/bin/python -r requirements.txt' in ci
     assert '-m "not slow and not browser" tests/test_check.py' in ci
-    assert "second_interpreter\" ||\n    second_status=$?" in ci and '[ "$second_status" -eq 0 ]\n' in ci  # its failure fails CI
+    assert 'wait "$SECOND" || second_status=$?' in ci and "|| second_status=$?\nfi\n" in ci \
+        and '[ "$status" -eq 0 ] && [ "$second_status" -eq 0 ]\n' in ci  # its failure fails CI
 
 
 def second_python(home):

@@ -95,7 +95,9 @@ class Judge:
         cells' sources) and this assignment's catalog. A process that forks a copy of itself per
         variant (dltrack.variants) so parses them once, not once a copy."""
         for source in cells:
-            kernel_source(source), _names(source), _compiled(source)
+            _names(source)
+            with contextlib.suppress(SyntaxError):  # judging reports it, in the cell that has it
+                _compiled(source)
         for mistake in catalog.load(self.assignment):
             for name in catalog.defined_names(mistake["code"]) | _names(mistake["code"]):
                 catalog.entries(self.assignment, name)

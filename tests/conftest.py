@@ -31,8 +31,8 @@ COST = {
     "tests/test_parallel.py": 38,
     "tests/test_sections.py": 35,  # every other section's grading
     "tests/test_instructor.py": 22,
-    "tests/test_cli.py::test_grade_prints_points_reasons_and_feedback_and_leaves_the_notebook_alone": 10,
     "tests/test_release_runs.py": 17,
+    "tests/test_cli.py::test_grade_prints_points_reasons_and_feedback_and_leaves_the_notebook_alone": 10,
 }
 LONG = ("test_the_section_grades",)
 # Tests of a module that share a fixture of their own, so they can run on another worker.

@@ -11,7 +11,7 @@ import types
 import nbformat
 
 import harness
-from dltrack import catalog, cli, fairness, variants
+from dltrack import catalog, cli, fairness
 from dltrack.authoring import normalise
 from dltrack.nbplugins import LocalWidgetsClient
 
@@ -157,6 +157,9 @@ IN_ONE_PROCESS = [each_mistake_loses_points_where_it_should_and_is_named, differ
                   known_wrong_answers_lose_points, the_fairness_report_is_up_to_date]
 
 
+SAMPLE = "autograded-too-"  # the ids of the sample's second grading in one process
+
+
 def test_the_section_grades_as_it_should(assignment, tmp_path):
     """Every catalogued mistake, other answer and mutant graded by the judge in one process; the
     reference, the stub and a sample graded by nbgrader's autograde too, with the same points and
@@ -173,9 +176,6 @@ def test_the_section_grades_as_it_should(assignment, tmp_path):
     as_autograded = {v: results.get(f"{SAMPLE}{v}", results[v]) for v in sample}
     assert_properties([(IN_ONE_PROCESS, results), (BY_NBGRADER, as_autograded)],
                       assignment, course, found, scores)
-
-
-SAMPLE = "autograded-too-"
 
 
 def assert_properties(checks, assignment, course, found, scores):

@@ -36,7 +36,7 @@ COST = {
 }
 LONG = ("test_the_section_grades",)
 # Tests of a module that share a fixture of their own, so they can run on another worker.
-APART = {"tests/test_hostile.py": ("integrity", ("test_a_killed_autograde", "test_an_interrupted_autograde"))}
+APART = {"tests/test_hostile.py": ("integrity", ("test_a_killed_autograde",))}
 # Modules whose tests share no fixture: each test is a unit (the quick part of .ci/run, on two
 # workers, so runs its longest test beside the others).
 EACH = {"tests/test_cli.py"}

@@ -94,13 +94,6 @@ def both(*makers):
     return make
 
 
-def without_demos(nb):
-    """The reference without its ungraded demo cells (plots, XOR): a quicker notebook to grade."""
-    nb = copy.deepcopy(nb)
-    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and "nbgrader" not in c.metadata)]
-    return nb
-
-
 WRONG_DECISION = "def decision(w, b, X):\n    return np.dot(X, w)"  # the bias forgotten
 
 LIAR = '''
@@ -333,7 +326,7 @@ def batch(tmp_path_factory):
     """One autograde of every bad student, five coin flippers and the reference; feedback; CSV."""
     course = harness.generated_course(tmp_path_factory.mktemp("hostile"), [A])
     reference = nbformat.read(harness.source_notebook(A), 4)
-    source = without_demos(reference)  # quicker to grade; the reference keeps them
+    source = harness.without_demos(reference)  # quicker to grade; the reference keeps them
     for student, (make, _, _) in STUDENTS.items():
         nb = make(source) if make else reference
         harness.submit(course, A, student, nbformat.reads(nbformat.writes(nb).replace("COURSE_ROOT", str(course)), 4))
@@ -437,7 +430,7 @@ def test_feedback_never_shows_the_hidden_tests(batch):
 CLASS = {
     "a_reference": None,
     "b_wrong": swap("perceptron", next(m["code"] for m in harness.catalog.load(A) if m["id"] == "run_ge_boundary")),
-    "c_coin": swap("decision", "import time\ntime.sleep(3)  # long enough to be interrupted (the third student)\n" + COIN),
+    "c_coin": swap("decision", "import time\ntime.sleep(3)  # long enough to be killed (the third student)\n" + COIN),
     "d_dies": swap("epoch", "import os\nos._exit(1)"),
     "e_raises": swap("decision", 'raise ValueError("I give up")'),
 }
@@ -447,7 +440,7 @@ CLASS = {
 def small_class(tmp_path_factory):
     course = harness.generated_course(tmp_path_factory.mktemp("integrity"), [A])
     shutil.copy(course / "gradebook.db", course / "fresh.db")
-    source = without_demos(nbformat.read(harness.source_notebook(A), 4))
+    source = harness.without_demos(nbformat.read(harness.source_notebook(A), 4))
     for student, make in CLASS.items():
         harness.submit(course, A, student, make(source) if make else source)
     harness.nbgrader(course, "autograde", A, "--force", env=FAST)
@@ -465,8 +458,8 @@ def export(course):
     return (course / "grades.csv").read_text()
 
 
-def interrupt(course, sig, *args):
-    """Start autograde, send `sig` while the third student's notebook runs; return its exit code."""
+def kill_during_the_third(course, *args):
+    """Start autograde, kill it (SIGKILL) while the third student's notebook runs; its exit code."""
     third = course / "autograded" / sorted(CLASS)[2]
     process = subprocess.Popen([harness.NBGRADER, "autograde", A, *args], cwd=course,
                                env=dict(os.environ, **FAST), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -477,15 +470,8 @@ def interrupt(course, sig, *args):
         time.sleep(0.05)
     time.sleep(0.5)
     kernels = kernels_of(process.pid) or kernels
-    for _ in range(20):  # a second SIGINT, as a second Ctrl-C: asyncio turns the first into a cancellation
-        process.send_signal(sig)
-        try:
-            code = process.wait(timeout=0.5)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    else:
-        code = process.wait(timeout=120)
+    process.send_signal(signal.SIGKILL)
+    code = process.wait(timeout=120)
     for _ in range(50):  # the kernel it was running goes with it
         alive = [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
         if not alive:
@@ -507,23 +493,7 @@ def test_a_killed_autograde_run_again_gives_the_same_csv(small_class):
     course, uninterrupted = small_class
     assert len(uninterrupted.splitlines()) == len(CLASS) + 1
     start_over(course)
-    assert interrupt(course, signal.SIGKILL, "--force") == -signal.SIGKILL
+    assert kill_during_the_third(course, "--force") == -signal.SIGKILL
     assert not (course / "autograded" / "d_dies").exists(), "killed halfway, not at the end"
     harness.nbgrader(course, "autograde", A, "--force", env=FAST)  # the README's command, again
     assert export(course) == uninterrupted
-
-
-@integrity
-@pytest.mark.xfail(strict=False, reason=(
-    "a SIGINT that lands while a kernel runs is taken by nbgrader's asyncio loop as a cancellation of "
-    "the cell, and the batch may then finish with exit 0: the interrupt does not always interrupt "
-    "(seen in CI twice, 2026-12-02); the SIGKILL test above proves the resumption deterministically"))
-def test_an_interrupted_autograde_resumes_without_grading_anyone_twice(small_class):
-    course, uninterrupted = small_class
-    start_over(course)
-    assert interrupt(course, signal.SIGINT) != 0
-    done = {p.parents[1].name: p.stat().st_mtime for p in (course / "autograded").glob(f"*/{A}/{NB}")}
-    assert len(done) == 2, f"two students graded before the interrupt, not {sorted(done)}"
-    harness.nbgrader(course, "autograde", A, env=FAST)  # without --force: only the rest
-    assert export(course) == uninterrupted
-    assert all((course / "autograded" / s / A / NB).stat().st_mtime == t for s, t in done.items())

@@ -47,7 +47,7 @@ def main():
         answers = [v for v, (kind, _, _) in found.items() if kind != "mutant" and kind != "stub"][:a.k]
         mutants = [v for v, (kind, _, _) in found.items() if kind == "mutant"][:a.k]
         chosen = ["stub", *answers, *mutants]
-        notebooks = harness.notebooks(course, a.section, found, ["reference", *chosen])
+        notebooks = harness.notebooks(course, a.section, {"reference": {}, **{v: found[v][2] for v in chosen}})
         _, nb_wall, nb_cpu = timed(lambda: harness.autograde(course, a.section, notebooks))
         subset = {v: found[v][2] for v in chosen}
         _, one_wall, one_cpu = timed(lambda: variants.grade(course, a.section, subset))

@@ -90,32 +90,46 @@ def substitute(nb, grade_id, code):
     return nb
 
 
-def notebooks(course, assignment, found, students):
-    """student -> the notebook nbgrader grades for each of `students` (ids of dltrack.fairness's
-    section_variants, or "reference")."""
+def notebooks(course, assignment, students):
+    """student -> the notebook nbgrader grades, for {student: {solution grade_id: code}} (as
+    `sample` gives): "reference" is the source notebook, "stub" the release notebook, any other
+    student the source with those cells replaced."""
     source = nbformat.read(source_notebook(assignment), 4)
     release = nbformat.read(next((Path(course) / "release" / assignment).glob("*.ipynb")), 4)
     out = {}
-    for student in students:
-        if student == "reference":
-            out[student] = source
-        elif student == "stub":
-            out[student] = release
-        else:
-            (grade_id, code), = found[student][2].items()
-            out[student] = substitute(source, grade_id, code)
+    for student, changes in students.items():
+        nb = {"reference": source, "stub": release}.get(student, source)
+        for grade_id, code in changes.items() if student not in ("reference", "stub") else ():
+            nb = substitute(nb, grade_id, code)
+        out[student] = nb
     return out
 
 
+TWO = "answer-and-mutant"  # the sample's student with two cells changed
+
+
 def sample(found, assignment):
-    """The variants nbgrader grades too: the reference, the stub, one mutant and one catalog answer
-    (a mistake, another correct answer or a wrong one), drawn at random, seeded by the section."""
+    """The variants nbgrader grades too, {student: {solution grade_id: code}}: the reference, the
+    stub, and one student with a catalog answer (a mistake, another correct answer or a wrong one)
+    and a mutant of another cell, drawn at random, seeded by the section. One notebook with two
+    changes, not two with one: each of the section's nbgrader runs costs a kernel a notebook."""
     import random
 
     rng = random.Random(assignment)
-    mutants = [v for v, (kind, _, _) in found.items() if kind == "mutant"]
     answers = [v for v, (kind, _, _) in found.items() if kind in ("mistake", "correct", "wrong")]
-    return ["reference", "stub", *rng.sample(answers, min(1, len(answers))), *rng.sample(mutants, min(1, len(mutants)))]
+    out = {"reference": {}, "stub": found["stub"][2]}
+    changes = found[rng.choice(answers)][2] if answers else {}
+    mutants = [v for v, (kind, _, cells) in found.items() if kind == "mutant" and not set(cells) & set(changes)]
+    changes = {**changes, **(found[rng.choice(mutants)][2] if mutants else {})}
+    return {**out, TWO: changes} if changes else out
+
+
+def without_demos(nb):
+    """A copy of the notebook without its ungraded demonstration cells (plots, widgets, the XOR
+    run): quicker to grade, the same points."""
+    nb = copy.deepcopy(nb)
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and "nbgrader" not in c.metadata)]
+    return nb
 
 
 def submit(course, assignment, student, nb, name=None):

@@ -49,7 +49,7 @@ EXPECTED = {"alice": 13, "carol": 9, "mallory": 0}
 
 def make_class(course):
     """Submit the three students to a generated course."""
-    source = without_demos(nbformat.read(harness.source_notebook(A), 4))
+    source = harness.without_demos(nbformat.read(harness.source_notebook(A), 4))
     mistake = next(m for m in harness.catalog.load(A) if m["id"] == "run_ge_boundary")
     hostile = HOSTILE.replace("COURSE_ROOT", str(course.parent / "parallel"))
     for student, nb in {"alice": source, "carol": harness.substitute(source, "perceptron", mistake["code"]),
@@ -194,12 +194,6 @@ def rows(course):
         return {name: sorted(map(repr, db.execute(sql).fetchall())) for name, sql in q.items()}
     finally:
         db.close()
-
-
-def without_demos(nb):
-    """The notebook without its ungraded demonstration cells (plots, widgets): quicker to grade."""
-    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and "nbgrader" not in c.metadata)]
-    return nb
 
 
 def without_timing(path):

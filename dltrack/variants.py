@@ -250,12 +250,25 @@ def _and_what_they_read(cells, start, runs):
     return runs
 
 
-def _after_the_last_fork(cells, start):
-    """The demonstrations from `start` on that no graded, given or later-needed cell reads: the
-    reference's own run leaves them out once no variant is left to fork from it."""
-    runs = {j for j in range(start, len(cells))
-            if cells[j][0] is not None or cells[j][1] == "given" or _GLOBAL_RANDOM.search(cells[j][2])}
-    return set(range(start, len(cells))) - _and_what_they_read(cells, start, runs)
+def _idle(cells, variants):
+    """The demonstrations the reference's own run leaves out: those that no graded, given or
+    random-drawing cell reads, in the reference or in any variant's version of it (a variant
+    forked after a demonstration may read what the reference does not), directly or through
+    another, unless a cell between binds the name for sure in every version."""
+    versions = [[source] for _, _, source, _ in cells]
+    order = {gid: i for i, (gid, *_) in enumerate(cells)}
+    for changes in variants.values():
+        for gid, code in changes.items():
+            versions[order[gid]].append(code)
+    runs, later = set(), set()
+    for j in range(len(cells) - 1, -1, -1):
+        uses = [_uses(v) for v in versions[j]]
+        reads, binds = frozenset().union(*(r for r, _ in uses)), frozenset().union(*(b for _, b in uses))
+        if (cells[j][0] is not None or cells[j][1] == "given" or binds & later
+                or any(_GLOBAL_RANDOM.search(v) for v in versions[j])):
+            runs.add(j)
+            later = (later - frozenset.intersection(*map(_sure_binds, versions[j]))) | reads
+    return set(range(len(cells))) - runs
 
 
 # numpy's global generator (np.random.rand, not np.random.default_rng) or the random module's
@@ -418,7 +431,7 @@ def _serve(request):
     nb.execute("import random, numpy\nrandom.seed(0)\nnumpy.random.seed(0)\ndel random, numpy")
     nb.used = 0.0
     reference, results = {}, {}
-    idle = _after_the_last_fork(cells, max(starts, default=-1) + 1)
+    idle = _idle(cells, request["variants"])
     for i, (gid, kind, source, points) in enumerate(cells):
         if i in idle:
             continue

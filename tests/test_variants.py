@@ -97,12 +97,16 @@ def test_a_demonstration_whose_names_a_later_cell_binds_for_sure_is_left_out():
     assert _skippable(unpacked, 1, [1], SWEEP) == set()  # fails to unpack: binds nothing
 
 
-def test_the_reference_leaves_out_the_demonstrations_after_the_last_fork():
-    from dltrack.variants import _after_the_last_fork
+def test_the_reference_leaves_out_the_demonstrations_no_version_of_a_graded_cell_reads():
+    from dltrack.variants import _idle
 
     demos = [*SWEEP, (None, "student", "print(net)", 0.0), (None, "student", "table = [train(2)]", 0.0),
              ("table_test", "test", "check(table)", 1.0)]
-    assert _after_the_last_fork(demos, 2) == {2, 5}  # the sweep and print(net); table is read by a test
+    assert _idle(demos, {}) == {2, 5}  # the sweep and print(net); table is read by a test
+    # a variant's settings read what the sweep leaves behind: the sweep runs for it to fork from
+    assert _idle(demos, {"reads_the_sweep": {"settings": "n_hidden, lr = n_hidden, 0.1\nnet = train(n_hidden)"}}) == {5}
+    # n_hidden is bound for sure in the reference's settings, not in a variant's: the sweep runs
+    assert _idle(demos, {"unsure": {"settings": "n_hidden, lr = int('64'), 0.1\nnet = train(n_hidden)"}}) == {5}
 
 
 def test_only_a_global_random_state_counts_as_one():

@@ -44,9 +44,9 @@ def chromium(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    course = harness.scratch_course(tmp_path_factory.mktemp("offline") / "course", [A])
-    for folder in ("release", "solutions"):
-        shutil.copytree(harness.ROOT / folder / A, course / folder / A)
+    course = harness.generated_course(tmp_path_factory.mktemp("offline") / "course", [A])  # in the gradebook
+    for folder in ("release", "solutions"):  # as committed (normalised by `dltrack build`)
+        shutil.copytree(harness.ROOT / folder / A, course / folder / A, dirs_exist_ok=True)
     return course
 
 
@@ -62,7 +62,6 @@ def test_feedback_and_worked_solution_show_typeset_maths_offline(chromium, cours
     from dltrack.feedback import OfflineHTMLExporter
 
     user = getpass.getuser()
-    harness.nbgrader(course, "generate_assignment", A, "--force")
     (course / "submitted" / user / A).mkdir(parents=True)
     shutil.copy(course / "solutions" / A / NB, course / "submitted" / user / A / NB)
     harness.nbgrader(course, "autograde", A, "--force")

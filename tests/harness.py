@@ -92,17 +92,17 @@ def substitute(nb, grade_id, code):
 
 def notebooks(course, assignment, students):
     """student -> the notebook nbgrader grades, for {student: {solution grade_id: code}} (as
-    `sample` gives): "reference" is the source notebook, "stub" the release notebook, any other
-    student the source with those cells replaced."""
+    `sample` gives): "reference" is the source notebook, "stub" the release notebook (their
+    changes are not read), any other student the source with those cells replaced."""
     source = nbformat.read(source_notebook(assignment), 4)
-    release = nbformat.read(next((Path(course) / "release" / assignment).glob("*.ipynb")), 4)
-    out = {}
+    out = {"stub": nbformat.read(next((Path(course) / "release" / assignment).glob("*.ipynb")), 4),
+           "reference": source}
     for student, changes in students.items():
-        nb = {"reference": source, "stub": release}.get(student, source)
-        for grade_id, code in changes.items() if student not in ("reference", "stub") else ():
-            nb = substitute(nb, grade_id, code)
-        out[student] = nb
-    return out
+        if student not in out:
+            out[student] = source
+            for grade_id, code in changes.items():
+                out[student] = substitute(out[student], grade_id, code)
+    return {student: out[student] for student in students}
 
 
 TWO = "answer-and-mutant"  # the sample's student with two cells changed

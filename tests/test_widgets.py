@@ -7,7 +7,6 @@ run waits out the cell's timeout. Ours keeps the outputs in the notebook and sen
 import json
 
 import jupyter_client.session
-import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
